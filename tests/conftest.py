@@ -1,0 +1,72 @@
+"""Shared fixtures: access to the real PostgreSQL and Redis when they run on this machine.
+
+On a laptop without them the tests that need them are skipped. CI sets REQUIRE_SERVICES=1, and then a
+missing service fails the run instead, so a broken CI box cannot pass by skipping everything.
+"""
+
+import os
+import socket
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings
+
+
+def services_required() -> bool:
+    return os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def database_is_postgresql() -> bool:
+    return settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def is_reachable(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Whether something accepts a TCP connection on host:port, without speaking its protocol."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def missing(reason: str):
+    if services_required():
+        pytest.fail(f"{reason} (REQUIRE_SERVICES=1, so this is a failure, not a skip)", pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_configure(config):
+    # CI must exercise PostgreSQL; a forgotten DATABASE_URL would otherwise quietly test SQLite.
+    if services_required() and not database_is_postgresql():
+        raise pytest.UsageError(
+            "REQUIRE_SERVICES=1 but DATABASE_URL is not PostgreSQL; "
+            "set DATABASE_URL=postgres://postgres@127.0.0.1:5432/test."
+        )
+
+
+@pytest.fixture
+def postgres(request):
+    """The Django connection to a reachable PostgreSQL, with database access enabled for the test."""
+    if not database_is_postgresql():
+        missing("DATABASE_URL is not PostgreSQL")
+    db = settings.DATABASES["default"]
+    host, port = db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)
+    if not is_reachable(host, port):
+        missing(f"PostgreSQL is not reachable on {host}:{port}")
+    request.getfixturevalue("db")
+    from django.db import connection
+
+    return connection
+
+
+@pytest.fixture
+def redis_url():
+    """The broker URL, once Redis is known to accept connections there."""
+    url = settings.CELERY_BROKER_URL
+    parts = urlsplit(url)
+    if parts.scheme not in {"redis", "rediss"}:
+        missing(f"CELERY_BROKER_URL is not a Redis URL: {parts.scheme}://")
+    host, port = parts.hostname or "127.0.0.1", parts.port or 6379
+    if not is_reachable(host, port):
+        missing(f"Redis is not reachable on {host}:{port}")
+    return url
