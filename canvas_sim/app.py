@@ -34,6 +34,8 @@ class Config:
     error_rate: float = 0.0
     hang_rate: float = 0.0
     hang_seconds: float = 30.0
+    # Older Canvas answers "not authorized" with 401, newer instances with 403; clients must take both.
+    unauthorized_status: int = 401
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
 
 
@@ -59,10 +61,11 @@ def bad_token(message: str) -> ApiError:
     return ApiError(401, {"errors": [{"message": message}]}, {"WWW-Authenticate": 'Bearer realm="canvas-lms"'})
 
 
+UNAUTHORIZED_BODY = {"status": "unauthorized", "errors": [{"message": "user not authorized to perform that action"}]}
+
+
 def unauthorized() -> ApiError:
-    return ApiError(
-        401, {"status": "unauthorized", "errors": [{"message": "user not authorized to perform that action"}]}
-    )
+    return ApiError(401, UNAUTHORIZED_BODY)
 
 
 def not_found() -> ApiError:
@@ -273,6 +276,8 @@ class Simulator:
                 check_scopes(ctx, route)
             result = route.handler(ctx)
         except ApiError as exc:
+            if exc.body is UNAUTHORIZED_BODY:
+                exc.status = self.config.unauthorized_status
             if isinstance(exc.body, str):
                 response = Response(exc.body, status=exc.status, mimetype="text/plain")
             else:

@@ -68,6 +68,11 @@ def make_user(ctx: Ctx):
             sis_user_id=ctx.param("sis_user_id") or None,
             email=ctx.param("email") or (login if "@" in login else None),
         )
+        # Logins on further root accounts, for users who belong to two districts.
+        for raw in ctx.params_list("accounts[]"):
+            account_id = int(raw)
+            if account_id != DOMAIN_ROOT_ACCOUNT_ID:
+                tx.insert("pseudonyms", user_id=user_id, account_id=account_id, unique_id=login)
         if truthy(ctx.param("student", "")):
             insert_enrollment(tx, course=default_course(tx), user_id=user_id, type="StudentEnrollment")
         if truthy(ctx.param("admin", "")):

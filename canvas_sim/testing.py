@@ -52,7 +52,8 @@ class Simulator:
 
     def configure(self, **settings) -> dict:
         """Change runtime behaviour: latency_ms, error_rate, hang_rate, hang_seconds,
-        self_registration, throttle_hwm, throttle_outflow, throttle_maximum, throttle_up_front."""
+        self_registration, unauthorized_status (401 or 403), throttle_enabled, throttle_hwm,
+        throttle_outflow, throttle_maximum, throttle_up_front."""
         return self.control("POST", "config", **settings)
 
     def reset(self) -> dict:
@@ -73,11 +74,13 @@ class Simulator:
         student: bool = False,
         admin: bool = False,
         token: bool = True,
+        accounts: list[int] | None = None,
     ) -> dict:
         """Create a user directly in the simulator's store.
 
         ``student=True`` also enrols them (active) in the simulator's default course, so that
-        Canvas lets them make pairing codes. Returns ``{"id", "login", "password", "token", ...}``.
+        Canvas lets them make pairing codes. ``accounts`` adds logins on further root accounts
+        (the demo has a second district, id 2). Returns ``{"id", "login", "password", "token", ...}``.
         """
         key = self.unique()
         return self.control(
@@ -91,6 +94,7 @@ class Simulator:
             student=student,
             admin=admin,
             token=token,
+            accounts=accounts or [],
         )
 
     def make_token(self, user_id: int, *, expires_in: int | None = None, scopes: list[str] | None = None) -> str:

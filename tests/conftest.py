@@ -4,6 +4,7 @@ On a laptop without them the tests that need them are skipped. CI sets REQUIRE_S
 missing service fails the run instead, so a broken CI box cannot pass by skipping everything.
 """
 
+import ipaddress
 import os
 import socket
 from urllib.parse import urlsplit
@@ -35,7 +36,54 @@ def missing(reason: str):
     pytest.skip(reason)
 
 
+# -- loopback only ----------------------------------------------------------------------------------
+# The suite may contact no address but loopback. Every outgoing connection in this process goes
+# through socket.connect, so refusing there (before any packet leaves) covers requests, redis,
+# psycopg and anything a later feature adds; refusals are also collected and fail the session.
+REFUSED_ADDRESSES: list[str] = []
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def is_loopback(family: int, address) -> bool:
+    if family not in (socket.AF_INET, socket.AF_INET6):
+        return True  # Unix sockets and the like never leave the machine
+    host = address[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False  # a host name: resolving it is already a step off the machine
+
+
+def _refuse_unless_loopback(sock: socket.socket, address) -> None:
+    if not is_loopback(sock.family, address):
+        REFUSED_ADDRESSES.append(repr(address))
+        raise ConnectionRefusedError(f"tests may contact loopback only; refused {address!r}")
+
+
+def _guarded_connect(self, address):
+    _refuse_unless_loopback(self, address)
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self, address):
+    _refuse_unless_loopback(self, address)
+    return _real_connect_ex(self, address)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if REFUSED_ADDRESSES:
+        session.config.get_terminal_writer().line(
+            f"The suite tried to reach non-loopback addresses: {sorted(set(REFUSED_ADDRESSES))}", red=True
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_configure(config):
+    socket.socket.connect = _guarded_connect
+    socket.socket.connect_ex = _guarded_connect_ex
     # CI must exercise PostgreSQL; a forgotten DATABASE_URL would otherwise quietly test SQLite.
     if services_required() and not database_is_postgresql():
         raise pytest.UsageError(
