@@ -17,7 +17,7 @@ import zipfile
 from .app import ApiError, Ctx, Route, not_found, unauthorized
 from .observers import create_link, remove_links
 from .store import Store, Tx, iso, now
-from .users import admin_accounts, create_user_row, resolve_account, root_of
+from .users import admin_accounts, create_user_row, resolve_account, root_of, sortable
 
 log = logging.getLogger("canvas_sim.sis")
 DONE_STATES = {"imported", "imported_with_messages", "failed", "failed_with_messages"}
@@ -102,6 +102,23 @@ def show_import(ctx: Ctx):
 
 # -- processing ---------------------------------------------------------------------------------
 def process(store: Store, batch_id: int, root: int, files: list[tuple[str, bytes]]) -> None:
+    """Run a batch; whatever goes wrong, the batch ends in a final state, as Canvas's job does."""
+    try:
+        _process(store, batch_id, root, files)
+    except Exception as exc:  # noqa: BLE001 - a poller must never wait on a dead batch
+        log.exception("SIS batch %s failed", batch_id)
+        with store.tx() as tx:
+            tx.run(
+                "UPDATE sis_batches SET workflow_state = 'failed', processing_errors = ?, updated_at = ?, "
+                "ended_at = ? WHERE id = ?",
+                json.dumps([["", f"Import failed: {type(exc).__name__}"]]),
+                iso(now()),
+                iso(now()),
+                batch_id,
+            )
+
+
+def _process(store: Store, batch_id: int, root: int, files: list[tuple[str, bytes]]) -> None:
     time.sleep(0.2)  # let the client see "created" / "importing" at least once, as with Canvas's job queue
     errors: list[list[str]] = []
     counts = {"users": 0, "user_observers": 0}
@@ -133,6 +150,8 @@ def process(store: Store, batch_id: int, root: int, files: list[tuple[str, bytes
                 errors.append([name, f"Row {number}: {message}"])
             else:
                 counts["users" if kind == "user" else "user_observers"] += 1
+    if not files:
+        errors.append(["", "No CSV files were found in the upload"])
     if not parsed:
         state = "failed_with_messages"
     elif errors:
@@ -160,12 +179,8 @@ def _import_user(tx: Tx, root: int, row: dict) -> str | None:
         return "No user_id or login_id given for user"
     if status not in {"active", "suspended", "deleted"}:
         return f'Improper status "{status}" for user {sis_id}'
-    name = (
-        (row.get("full_name") or "").strip()
-        or " ".join(
-            part for part in ((row.get("first_name") or "").strip(), (row.get("last_name") or "").strip()) if part
-        )
-        or login
+    given_name = (row.get("full_name") or "").strip() or " ".join(
+        part for part in ((row.get("first_name") or "").strip(), (row.get("last_name") or "").strip()) if part
     )
     pseudonym = tx.one("SELECT * FROM pseudonyms WHERE account_id = ? AND sis_user_id = ?", root, sis_id)
     if status == "deleted":
@@ -181,7 +196,14 @@ def _import_user(tx: Tx, root: int, row: dict) -> str | None:
         )
         if clash:
             return f"An existing Canvas user with the login {login} already exists"
-        create_user_row(tx, name=name, account_id=root, login=login, sis_user_id=sis_id, email=row.get("email") or None)
+        create_user_row(
+            tx,
+            name=given_name or login,
+            account_id=root,
+            login=login,
+            sis_user_id=sis_id,
+            email=row.get("email") or None,
+        )
         return None
     tx.run(
         "UPDATE pseudonyms SET unique_id = ?, workflow_state = ? WHERE id = ?",
@@ -189,9 +211,15 @@ def _import_user(tx: Tx, root: int, row: dict) -> str | None:
         "suspended" if status == "suspended" else "active",
         pseudonym["id"],
     )
+    user = tx.one("SELECT * FROM users WHERE id = ?", pseudonym["user_id"])
+    # A row without name columns keeps the name; a new name also renews the names derived from it.
+    name = given_name or user["name"]
+    renamed = name != user["name"]
     tx.run(
-        "UPDATE users SET name = ?, email = COALESCE(?, email) WHERE id = ?",
+        "UPDATE users SET name = ?, sortable_name = ?, short_name = ?, email = COALESCE(?, email) WHERE id = ?",
         name,
+        sortable(name) if renamed else user["sortable_name"],
+        name if renamed and user["short_name"] == user["name"] else user["short_name"],
         row.get("email") or None,
         pseudonym["user_id"],
     )
