@@ -290,7 +290,7 @@ class Simulator:
 
 
 def json_response(status: int, body) -> Response:
-    return Response(json.dumps(body), status=status, mimetype="application/json")
+    return Response(json.dumps(body, separators=(",", ":")), status=status, mimetype="application/json")
 
 
 def bearer_token(request: Request) -> str | None:

@@ -373,7 +373,7 @@ def delete_user(ctx: Ctx):
             user["id"],
         )
         tx.run("UPDATE enrollments SET workflow_state = 'deleted', updated_at = ? WHERE user_id = ?", stamp, user["id"])
-        return {"user": user_json(tx, user, as_admin=True)}
+        return user_json(tx, user, as_admin=True)
 
 
 def show_account(ctx: Ctx):
