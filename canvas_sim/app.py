@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
@@ -223,8 +223,12 @@ class Simulator:
 
     def dispatch(self, request: Request) -> Response:
         adapter = self.url_map.bind_to_environ(request.environ)
+        # Route on the path as sent, so that an escaped slash in an SIS id (``sis_user_id:A%2F1``) stays
+        # inside its segment, as in Canvas; each segment is then decoded exactly once.
+        raw_path = request.environ.get("RAW_URI", "").split("?", 1)[0]
         try:
-            endpoint, args = adapter.match()
+            endpoint, args = adapter.match(path_info=raw_path if raw_path.startswith("/") else None)
+            args = {name: unquote(value) for name, value in args.items()}
         except NotFound:
             return json_response(404, {"errors": [{"message": "The specified resource does not exist."}]})
         except MethodNotAllowed:

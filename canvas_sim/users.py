@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote
 
 from .app import (
     DOMAIN_ROOT_ACCOUNT_ID,
@@ -36,7 +35,6 @@ def root_of(account: dict) -> int:
 
 def resolve_user(tx: Tx, raw: str, ctx: Ctx) -> dict:
     """``:user_id`` as Canvas reads it: an id, ``self``, ``sis_user_id:X`` or ``sis_login_id:X``."""
-    raw = unquote(raw)
     row = None
     if raw == "self":
         if ctx.user_id is None:

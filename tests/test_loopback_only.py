@@ -2,7 +2,7 @@
 
 import socket
 
-from conftest import REFUSED_ADDRESSES, is_loopback
+from tests.conftest import REFUSED_ADDRESSES, is_loopback
 
 
 def test_loopback_addresses_are_allowed():

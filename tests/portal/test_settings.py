@@ -38,9 +38,7 @@ def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off():
 
 
 def test_it_starts_with_a_secret_key_and_turns_on_secure_cookies():
-    result = load_settings(
-        "settings.SESSION_COOKIE_SECURE, settings.SECURE_HSTS_SECONDS", SECRET_KEY="x" * 50
-    )
+    result = load_settings("settings.SESSION_COOKIE_SECURE, settings.SECURE_HSTS_SECONDS", SECRET_KEY="x" * 50)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "(True, 31536000)"
@@ -69,11 +67,7 @@ def test_it_rejects_a_debug_value_it_cannot_read():
 
 
 def test_it_defaults_to_sqlite_under_var():
-    result = load_settings(
-        "settings.DATABASES['default']['ENGINE'], settings.DATABASES['default']['NAME']", DEBUG="1"
-    )
+    result = load_settings("settings.DATABASES['default']['ENGINE'], settings.DATABASES['default']['NAME']", DEBUG="1")
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == repr(
-        ("django.db.backends.sqlite3", str(BASE_DIR / "var" / "portal.sqlite3"))
-    )
+    assert result.stdout.strip() == repr(("django.db.backends.sqlite3", str(BASE_DIR / "var" / "portal.sqlite3")))

@@ -1,0 +1,1 @@
+"""Tests of the Canvas client (linking/canvas) against the simulator over loopback HTTP."""
