@@ -1,1 +1,217 @@
-"""Models for linking a parent's portal account to a student's Canvas account."""
+"""The portal's record of families: students, parents, the codes and requests that link them, and the
+links it made in Canvas.
+
+Each row that asks for Canvas work is also its outbox: it is saved before its task is queued, a worker
+claims it with a conditional update, and a periodic task re-queues rows left waiting.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Student(models.Model):
+    """A Canvas student the portal knows of: one who signed in, or one a parent linked to."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="student"
+    )
+    canvas_user_id = models.PositiveBigIntegerField(unique=True)
+    name = models.CharField(max_length=255)
+    sis_user_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Parent(models.Model):
+    """A parent's portal account, and the Canvas observer account it maps to once found or created."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="parent")
+    name = models.CharField(max_length=255)
+    canvas_user_id = models.PositiveBigIntegerField(null=True, blank=True, unique=True)
+    locale = models.CharField(max_length=16, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def email(self) -> str:
+        return self.user.email
+
+
+class PairingCode(models.Model):
+    """A pairing code asked for through the portal; the worker gets it from Canvas.
+
+    The code is a secret between the student and their parent: it is shown to the student and mailed
+    where they say, and never logged or audited.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Being made")
+        CLAIMED = "claimed", _("Being made")
+        ACTIVE = "active", _("Ready")
+        FAILED = "failed", _("Could not be made")
+
+    class Failure(models.TextChoices):
+        NOT_ENROLLED = "not_enrolled", _("Not enrolled in a course yet")
+        SIGNUP_DISABLED = "signup_disabled", _("Parent sign-up is turned off")
+        NOT_AUTHORIZED = "not_authorized", _("Canvas refused")
+        SIGNED_OUT = "signed_out", _("Canvas sign-in expired")
+        CANVAS_UNAVAILABLE = "canvas_unavailable", _("Canvas unreachable")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="pairing_codes")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    failure = models.CharField(max_length=32, choices=Failure.choices, blank=True)
+    code = models.CharField(max_length=16, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["state", "updated_at"])]
+
+    def __str__(self) -> str:
+        return f"pairing code {self.id} ({self.state})"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def is_usable(self) -> bool:
+        return self.state == self.State.ACTIVE and not self.is_expired
+
+    @property
+    def days_left(self) -> int:
+        if self.expires_at is None:
+            return 0
+        return max(0, (self.expires_at - timezone.now() + timedelta(hours=23, minutes=59)).days)
+
+
+class LinkRequest(models.Model):
+    """One code a parent entered, from the moment it is saved until Canvas linked them or refused."""
+
+    class State(models.TextChoices):
+        WAITING = "waiting", _("Waiting")
+        LINKING = "linking", _("Linking")
+        LINKED = "linked", _("Linked")
+        FAILED = "failed", _("Failed")
+        HELD = "held", _("Waiting for the school")
+
+    class Failure(models.TextChoices):
+        INVALID_CODE = "invalid_code", _("The code is wrong, expired or already used")
+        NO_LINK = "no_link", _("Canvas made no link")
+        AMBIGUOUS_ACCOUNT = "ambiguous_account", _("More than one Canvas account has this email")
+        UNCERTAIN = "uncertain", _("The outcome could not be confirmed")
+        NOT_AUTHORIZED = "not_authorized", _("Canvas refused the portal")
+        CANVAS_UNAVAILABLE = "canvas_unavailable", _("Canvas did not answer for too long")
+
+    class Source(models.TextChoices):
+        TYPED = "typed", _("Typed in")
+        QR = "qr", _("From a QR code or link")
+
+    OPEN_STATES = (State.WAITING, State.LINKING, State.HELD)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    parent = models.ForeignKey(Parent, on_delete=models.CASCADE, related_name="link_requests")
+    code = models.CharField(max_length=16, blank=True)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.TYPED)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.WAITING)
+    failure = models.CharField(max_length=32, choices=Failure.choices, blank=True)
+    student = models.ForeignKey(
+        Student, null=True, blank=True, on_delete=models.SET_NULL, related_name="link_requests"
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # Set, and committed, just before the call that redeems the code: after a crash or a lost answer the
+    # next attempt knows the code may be spent and checks Canvas before calling the request failed.
+    redeem_started_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["state", "updated_at"])]
+
+    def __str__(self) -> str:
+        return f"link request {self.id} ({self.state})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN_STATES
+
+
+class ObservationLinkQuerySet(models.QuerySet):
+    def current(self):
+        return self.filter(state__in=ObservationLink.CURRENT_STATES)
+
+
+class ObservationLink(models.Model):
+    """A link between a parent and a student on one Canvas root account, as the portal knows it."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active", _("Linked")
+        REMOVING = "removing", _("Being removed")
+        REMOVED = "removed", _("Removed")
+
+    class Method(models.TextChoices):
+        PAIRING_CODE = "pairing_code", _("Pairing code")
+        ADMIN = "admin", _("Linked by the school")
+        SIS_IMPORT = "sis_import", _("SIS import")
+        ADOPTED = "adopted", _("Found in Canvas")
+
+    CURRENT_STATES = (State.ACTIVE, State.REMOVING)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    parent = models.ForeignKey(Parent, on_delete=models.CASCADE, related_name="observation_links")
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="observation_links")
+    root_account_id = models.PositiveBigIntegerField()
+    method = models.CharField(max_length=16, choices=Method.choices)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
+    link_request = models.ForeignKey(
+        LinkRequest, null=True, blank=True, on_delete=models.SET_NULL, related_name="observation_links"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ObservationLinkQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["student__name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["parent", "student", "root_account_id"],
+                condition=Q(state__in=["active", "removing"]),
+                name="one_current_link_per_pair_and_root_account",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.parent} observes {self.student} ({self.state})"
