@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .app import ApiError, Ctx, Route, missing, not_found, paginate, truthy, unauthorized
 from .store import Tx, iso, now
-from .users import admin_accounts, resolve_account, resolve_user, root_of
+from .users import admin_accounts, is_admin_for, resolve_account, resolve_user, root_of
 
 ENROLLMENT_TYPES = {
     "StudentEnrollment",
@@ -142,6 +142,28 @@ def list_enrollments(ctx: Ctx):
     return paginate(ctx, items)
 
 
+def list_user_enrollments(ctx: Ctx):
+    """``GET /users/:user_id/enrollments``: the user themselves or an admin; by default, as in Canvas,
+    only current ones (active and invited); ``state[]`` and ``type[]`` narrow or widen that."""
+    with ctx.store.tx() as tx:
+        user = resolve_user(tx, ctx.args["user_id"], ctx)
+        if not (ctx.user_id == user["id"] or is_admin_for(tx, ctx.user_id, user["id"])):
+            raise unauthorized()
+        states = set(ctx.params_list("state[]")) or {"active", "invited"}
+        types = set(ctx.params_list("type[]"))
+        rows = tx.all(
+            "SELECT e.* FROM enrollments e JOIN courses c ON c.id = e.course_id "
+            "WHERE e.user_id = ? AND c.workflow_state != 'deleted' ORDER BY e.id",
+            user["id"],
+        )
+        items = [
+            enrollment_json(row)
+            for row in rows
+            if row["workflow_state"] in states and (not types or row["type"] in types)
+        ]
+    return paginate(ctx, items)
+
+
 def end_enrollment(ctx: Ctx):
     """``DELETE /courses/:id/enrollments/:id?task=conclude|delete|inactivate``."""
     states = {"conclude": "completed", "delete": "deleted", "deactivate": "inactive", "inactivate": "inactive"}
@@ -172,4 +194,5 @@ ROUTES = [
     Route("GET", "/api/v1/courses/:course_id/enrollments", list_enrollments),
     Route("POST", "/api/v1/courses/:course_id/enrollments", create_enrollment),
     Route("DELETE", "/api/v1/courses/:course_id/enrollments/:enrollment_id", end_enrollment),
+    Route("GET", "/api/v1/users/:user_id/enrollments", list_user_enrollments),
 ]

@@ -72,15 +72,14 @@ class PairingCode(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="pairing_codes")
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     failure = models.CharField(max_length=32, choices=Failure.choices, blank=True)
     code = models.CharField(max_length=16, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -90,6 +89,28 @@ class PairingCode(models.Model):
 
     def __str__(self) -> str:
         return f"pairing code {self.id} ({self.state})"
+
+    FAILURE_ADVICE = {
+        Failure.NOT_ENROLLED: _(
+            "Canvas can't make a code for you yet because you are not enrolled in any course. "
+            "Once your classes show up in Canvas, come back and try again."
+        ),
+        Failure.SIGNUP_DISABLED: _(
+            "Your school has turned off parent sign-up in Canvas, so no codes can be made. "
+            "Ask the school office how your parent can get access."
+        ),
+        Failure.NOT_AUTHORIZED: _("Canvas refused to make a code. Please ask the school office for help."),
+        Failure.SIGNED_OUT: _("Your Canvas sign-in has expired. Sign in with Canvas again, then try once more."),
+        Failure.CANVAS_UNAVAILABLE: _("Canvas isn't answering right now. Please try again in a few minutes."),
+    }
+
+    @property
+    def advice(self) -> str:
+        return str(self.FAILURE_ADVICE.get(self.failure, "")) if self.state == self.State.FAILED else ""
+
+    @property
+    def is_pending(self) -> bool:
+        return self.state in (self.State.PENDING, self.State.CLAIMED)
 
     @property
     def is_expired(self) -> bool:
@@ -136,14 +157,14 @@ class LinkRequest(models.Model):
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.TYPED)
     state = models.CharField(max_length=16, choices=State.choices, default=State.WAITING)
     failure = models.CharField(max_length=32, choices=Failure.choices, blank=True)
-    student = models.ForeignKey(
-        Student, null=True, blank=True, on_delete=models.SET_NULL, related_name="link_requests"
-    )
+    student = models.ForeignKey(Student, null=True, blank=True, on_delete=models.SET_NULL, related_name="link_requests")
     attempts = models.PositiveSmallIntegerField(default=0)
     # Set, and committed, just before the call that redeems the code: after a crash or a lost answer the
     # next attempt knows the code may be spent and checks Canvas before calling the request failed.
     redeem_started_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # The Celery task id holding the claim: a redelivered task (its worker died) may take it back.
+    claimed_by = models.CharField(max_length=64, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -155,9 +176,46 @@ class LinkRequest(models.Model):
     def __str__(self) -> str:
         return f"link request {self.id} ({self.state})"
 
+    STATUS_TEXT = {
+        State.WAITING: _("Waiting to be linked…"),
+        State.LINKING: _("Linking now…"),
+        State.LINKED: _("Linked"),
+        State.FAILED: _("Not linked"),
+        State.HELD: _("Waiting for the school"),
+    }
+    FAILURE_ADVICE = {
+        Failure.INVALID_CODE: _(
+            "This code didn't work. It may be mistyped, expired (codes last 7 days) or already used. "
+            "Ask your child to make a new code and enter it here."
+        ),
+        Failure.NO_LINK: _(
+            "Canvas accepted the code but made no link, which happens when a student enters their own code. "
+            "Ask your child for a new code and enter it here, signed in as yourself."
+        ),
+        Failure.AMBIGUOUS_ACCOUNT: _(
+            "More than one Canvas account uses your email address, so we can't tell which one is yours. "
+            "The school will review it; you don't need to do anything."
+        ),
+        Failure.UNCERTAIN: _("We couldn't confirm the link in Canvas. The school will review it."),
+        Failure.NOT_AUTHORIZED: _("Canvas refused the portal's request. The school will review it."),
+        Failure.CANVAS_UNAVAILABLE: _(
+            "Canvas didn't answer for a long time. Ask your child for a new code and try again."
+        ),
+    }
+
     @property
     def is_open(self) -> bool:
         return self.state in self.OPEN_STATES
+
+    @property
+    def status_text(self) -> str:
+        return str(self.STATUS_TEXT[self.state])
+
+    @property
+    def advice(self) -> str:
+        if self.state == self.State.HELD:
+            return str(_("The school reviews some requests before linking. You'll get an email when it's done."))
+        return str(self.FAILURE_ADVICE.get(self.failure, "")) if self.state == self.State.FAILED else ""
 
 
 class ObservationLinkQuerySet(models.QuerySet):
@@ -197,6 +255,7 @@ class ObservationLink(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     removed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -205,6 +264,7 @@ class ObservationLink(models.Model):
 
     class Meta:
         ordering = ["student__name"]
+        indexes = [models.Index(fields=["state", "updated_at"])]
         constraints = [
             models.UniqueConstraint(
                 fields=["parent", "student", "root_account_id"],

@@ -73,7 +73,9 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
+    "linking.canvas_oauth",
     "linking",
+    "linking.audit",
 ]
 
 MIDDLEWARE = [
@@ -112,6 +114,12 @@ _SUPPORTED_ENGINES = {"django.db.backends.sqlite3", "django.db.backends.postgres
 if DATABASES["default"]["ENGINE"] not in _SUPPORTED_ENGINES:
     # django-environ turns an unknown scheme into an engine name that only fails at first query.
     raise ImproperlyConfigured("DATABASE_URL must start with postgres:// or sqlite:///.")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web process and the worker write to one file: take the write lock when a transaction
+    # starts rather than failing with "database is locked" when a reader later tries to write.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
+    # A file, not memory, so that a worker thread or process in a test run sees the same database.
+    DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", str(BASE_DIR / "var" / "test-portal.sqlite3"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Accounts (django-allauth): parents sign in with a verified email address.
@@ -122,10 +130,24 @@ AUTHENTICATION_BACKENDS = [
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
 ACCOUNT_LOGIN_METHODS = {"email"}
-ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+# One password field: on a phone, typing it twice costs more than the reset-by-code it would save.
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
+# Adds the parent's name to the signup form and makes the Parent row (linking.services.people).
+ACCOUNT_SIGNUP_FORM_CLASS = "linking.forms.ParentSignupForm"
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+# Codes rather than links: a parent may read the email on one device and sign up on another.
+ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED = True
+ACCOUNT_LOGIN_BY_CODE_ENABLED = True
+ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = True
 ACCOUNT_UNIQUE_EMAIL = True
+# Signing out changes state, so it takes a POST (the header's button); a GET shows a confirmation page.
+ACCOUNT_LOGOUT_ON_GET = False
+# The default prefix is the Site's name, "example.com" until someone edits it in the admin.
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "Family Portal: "
+# ACCOUNT_RATE_LIMITS is left at allauth's defaults (codes, logins, signups, password resets).
 LOGIN_REDIRECT_URL = "home"
+# The header shows "My children" or "My codes" by role.
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("linking.context_processors.roles")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -171,6 +193,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_TIME_LIMIT = 600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
+# Lets several portals (or a test run) share one Redis without taking each other's tasks.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# The rows are the outbox: every minute, queue again what a lost message or a dead worker left behind.
+CELERY_BEAT_SCHEDULE = {
+    "outbox-requeue": {"task": "linking.tasks.outbox_requeue", "schedule": 60.0},
+}
+
+# The portal's own address, for links in emails and QR codes made outside a web request.
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+if urlsplit(PORTAL_BASE_URL).scheme not in {"http", "https"}:
+    raise ImproperlyConfigured(f"PORTAL_BASE_URL must be an http:// or https:// URL, not {PORTAL_BASE_URL!r}.")
 
 # Canvas
 
@@ -186,6 +219,34 @@ CANVAS_ACCOUNT_ID = env.str("CANVAS_ACCOUNT_ID", default="self")
 # requests' advice: a connect timeout slightly over a multiple of 3 s, the TCP retransmission window.
 CANVAS_TIMEOUT_CONNECT = env_number("CANVAS_TIMEOUT_CONNECT", default=3.05)
 CANVAS_TIMEOUT_READ = env_number("CANVAS_TIMEOUT_READ", default=20.0)
+
+# Sign in with Canvas: students sign in with their Canvas account (OAuth2 with PKCE) and get no portal
+# password; parents keep email sign-in above. Without a client id the option is simply not offered.
+
+_canvas_oauth_client_id = env.str("CANVAS_OAUTH_CLIENT_ID", default="").strip()
+_canvas_oauth_client_secret = env.str("CANVAS_OAUTH_CLIENT_SECRET", default="").strip()
+if _canvas_oauth_client_id and not _canvas_oauth_client_secret:
+    raise ImproperlyConfigured("CANVAS_OAUTH_CLIENT_ID is set but CANVAS_OAUTH_CLIENT_SECRET is empty.")
+SOCIALACCOUNT_PROVIDERS = {
+    "canvas": {
+        "APPS": (
+            [{"client_id": _canvas_oauth_client_id, "secret": _canvas_oauth_client_secret}]
+            if _canvas_oauth_client_id
+            else []
+        ),
+        "OAUTH_PKCE_ENABLED": True,
+    }
+}
+SOCIALACCOUNT_ADAPTER = "linking.canvas_oauth.adapter.SocialAccountAdapter"
+# Kept for the Celery workers that act as the student (linking.canvas_oauth.tokens).
+SOCIALACCOUNT_STORE_TOKENS = True
+# Students may have no email address; an address never connects a Canvas login to a parent's account.
+SOCIALACCOUNT_EMAIL_REQUIRED = False
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_AUTO_SIGNUP = True
+
+# End of Sign in with Canvas.
 
 # Security: on by default outside DEBUG, so a production deploy cannot forget them.
 

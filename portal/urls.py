@@ -6,4 +6,5 @@ urlpatterns = [
     path("", TemplateView.as_view(template_name="portal/home.html"), name="home"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
+    path("", include("linking.urls")),
 ]

@@ -12,6 +12,10 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import settings
 
+# Transactional tests end with a flush that the audit log's append-only triggers refuse; this override of
+# pytest-django's database fixture empties the log first (see tests/audit/fixtures.py).
+from tests.audit.fixtures import _django_db_helper  # noqa: F401
+
 
 def services_required() -> bool:
     return os.environ.get("REQUIRE_SERVICES") == "1"

@@ -29,6 +29,7 @@ from .errors import (
     CanvasTransient,
     CanvasValidationError,
 )
+from .recording import record_canvas_calls
 from .redaction import redact
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "admin_client",
     "canvas_client",
     "parse_timestamp",
+    "record_canvas_calls",
     "redact",
     "user_ref",
 ]

@@ -42,6 +42,7 @@ from .errors import (
     CanvasTransient,
     error_for,
 )
+from .recording import canvas_call_note
 from .redaction import redact
 from .transport import (
     TRANSPORT_ERRORS,
@@ -346,6 +347,7 @@ class CanvasClient:
                 "canvas_cost": cost,
             },
         )
+        canvas_call_note(method=method, path=path, status=status, outcome=outcome)
 
     def _get_or_none(self, path: str, *, params: Mapping[str, Any] | None = None) -> Any:
         try:
@@ -479,6 +481,16 @@ class CanvasClient:
     def list_observers(self, student_id: int | str) -> list[dict]:
         """Every observer linked to the student (all pages)."""
         return self.request("GET", f"/api/v1/users/{user_ref(student_id)}/observers", paginate=True)
+
+    def list_enrollments(self, user_id: int | str, *, states: tuple[str, ...] = ()) -> list[dict]:
+        """The user's enrollments (all pages); Canvas's default is the current ones (active, invited)."""
+        params = {"state[]": list(states)} if states else None
+        return self.request("GET", f"/api/v1/users/{user_ref(user_id)}/enrollments", params=params, paginate=True)
+
+    def has_student_enrollment(self, user_id: int | str) -> bool:
+        """Whether Canvas counts the user as enrolled as a student, as pairing codes require."""
+        enrollments = self.list_enrollments(user_id, states=("active", "invited", "completed", "creation_pending"))
+        return any(e.get("type") == "StudentEnrollment" for e in enrollments)
 
     def show_observee(self, observer_id: int | str, student_id: int | str) -> dict | None:
         """The student if the observer is linked to them, else None."""

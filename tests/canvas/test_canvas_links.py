@@ -6,7 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from linking.canvas import CanvasInvalidPairingCode, CanvasNoLinkCreated, CanvasNotFound, PairingCode
+from linking.canvas import (
+    CanvasClient,
+    CanvasInvalidPairingCode,
+    CanvasNoLinkCreated,
+    CanvasNotFound,
+    PairingCode,
+)
 
 
 def test_it_creates_a_pairing_code_with_the_students_own_token(make_client, student):
@@ -122,3 +128,13 @@ def test_it_lists_every_child_of_a_parent(admin, canvas_sim, parent):
         admin.link(parent["id"], child["id"])
 
     assert {s["id"] for s in admin.list_observees(parent["id"])} == {c["id"] for c in children}
+
+
+def test_it_tells_whether_a_student_is_enrolled(canvas_sim):
+    enrolled = canvas_sim.make_user(student=True)
+    newcomer = canvas_sim.make_user(student=False)
+    admin = CanvasClient(base_url=canvas_sim.base_url, token=canvas_sim.admin_token)
+    assert admin.has_student_enrollment(enrolled["id"]) is True
+    assert admin.has_student_enrollment(newcomer["id"]) is False
+    as_student = CanvasClient(base_url=canvas_sim.base_url, token=enrolled["token"])
+    assert [e["type"] for e in as_student.list_enrollments("self")] == ["StudentEnrollment"]

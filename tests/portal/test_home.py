@@ -1,3 +1,9 @@
+import pytest
+
+# The home page asks the database which sign-in providers (Canvas, for students) are configured.
+pytestmark = pytest.mark.django_db
+
+
 def test_it_shows_the_home_page_to_a_visitor(client):
     response = client.get("/")
 

@@ -1,0 +1,240 @@
+"""Recording audit events and checking their hash chain.
+
+Every event carries ``prev_hash``, the ``hash`` of the event before it (``GENESIS`` for the first), and
+its own ``hash``: sha256 of the canonical JSON (sorted keys, no whitespace) of ``created_at`` (UTC, ISO
+8601 with microseconds), ``actor_id``, ``actor_label``, ``action``, ``subject``, ``canvas_calls``,
+``outcome``, ``data``, ``personal_digest`` and ``prev_hash``. ``id`` only orders the chain.
+
+Personal data (names, emails, free text) goes in ``personal`` and enters the hash only through
+``personal_digest``, sha256 of its canonical JSON. A non-empty ``personal`` also holds a random
+``_salt``, so that once ``personal`` is blanked nobody can confirm a guessed email against the digest.
+
+Anonymisation (planned, not built): the retention job will set ``personal = {}`` on old events,
+keeping ``personal_digest``; the triggers will allow exactly that one UPDATE, and
+:func:`audit_chain_verify` will accept an empty ``personal`` whose digest differs as "anonymised".
+Until then any mismatch between ``personal`` and its digest is a break.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from linking.canvas.redaction import redact
+
+from .models import AuditEvent
+
+GENESIS = "0" * 64
+SALT_KEY = "_salt"
+# Any number works as long as nothing else in the database takes this advisory lock.
+POSTGRESQL_CHAIN_LOCK = 0x6175646974  # "audit"
+
+SECRET_KEYS = frozenset(
+    {
+        "access_token",
+        "api_key",
+        "client_secret",
+        "code",
+        "pairing_code",
+        "passcode",
+        "password",
+        "refresh_token",
+        "secret",
+        "token",
+    }
+)
+SECRET_SUFFIXES = ("_token", "_secret", "_password")
+CANVAS_CALL_KEYS = frozenset({"method", "path", "status", "outcome"})
+ACTION = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
+OUTCOME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def personal_digest(personal: Mapping[str, Any]) -> str:
+    return sha256_hex(canonical_json(personal))
+
+
+def event_hash(event: AuditEvent) -> str:
+    """The hash ``event`` must carry, given its stored fields."""
+    payload = {
+        "created_at": event.created_at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor_id": event.actor_id,
+        "actor_label": event.actor_label,
+        "action": event.action,
+        "subject": event.subject,
+        "canvas_calls": event.canvas_calls,
+        "outcome": event.outcome,
+        "data": event.data,
+        "personal_digest": event.personal_digest,
+        "prev_hash": event.prev_hash,
+    }
+    return sha256_hex(canonical_json(payload))
+
+
+def _is_secret_key(key: str) -> bool:
+    name = key.lower()
+    return name in SECRET_KEYS or name.endswith(SECRET_SUFFIXES)
+
+
+def _plain(value: Any, where: str) -> Any:
+    """``value`` as the JSON the database will give back, or ValueError if it cannot be audited."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, str):
+        if redact(value) != value:
+            raise ValueError(f"{where} looks like it holds a secret; audit events never hold tokens or codes")
+        return value
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, float):
+        # Databases print some floats differently from Python (jsonb: 1e+20 -> 100000000000000000000).
+        raise ValueError(f"{where} is a float; store it as a string so the hash survives the database")
+    if isinstance(value, Mapping):
+        plain = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"{where} has a key that is not a string: {key!r}")
+            if _is_secret_key(key):
+                raise ValueError(f"{where}.{key} looks like a secret; audit events never hold tokens or codes")
+            plain[key] = _plain(item, f"{where}.{key}")
+        return plain
+    if isinstance(value, list | tuple):
+        return [_plain(item, f"{where}[{index}]") for index, item in enumerate(value)]
+    raise ValueError(f"{where} is a {type(value).__name__}; audit events hold JSON values only")
+
+
+def _subject(subject: Mapping[str, Any]) -> dict:
+    plain = _plain(subject, "subject")
+    for key, value in plain.items():
+        if isinstance(value, bool) or not isinstance(value, int | str) or len(str(value)) > 100:
+            raise ValueError(f"subject.{key} must be an id (a number, UUID or short string), not {value!r}")
+    return plain
+
+
+def _canvas_calls(calls: Iterable[Mapping[str, Any]]) -> list[dict]:
+    plain = _plain(list(calls), "canvas_calls")
+    for index, call in enumerate(plain):
+        if not isinstance(call, dict) or not {"method", "path"} <= call.keys() <= CANVAS_CALL_KEYS:
+            raise ValueError(f"canvas_calls[{index}] must be {{method, path, status, outcome}}, not {call!r}")
+    return plain
+
+
+def _personal(personal: Mapping[str, Any] | None) -> dict:
+    plain = _plain(personal or {}, "personal")
+    if SALT_KEY in plain:
+        raise ValueError(f"personal.{SALT_KEY} is reserved")
+    return {**plain, SALT_KEY: secrets.token_hex(16)} if plain else {}
+
+
+def _lock_chain_head() -> None:
+    """Serialise appends until this transaction ends, so two events never chain to the same one.
+
+    PostgreSQL: an advisory lock. SQLite allows one writer at a time and its transactions are
+    serializable, so a stale read cannot commit there (set ``transaction_mode`` to IMMEDIATE so
+    concurrent writers wait instead of failing with "database is locked"). On both, the unique
+    ``prev_hash`` turns any fork into an IntegrityError.
+    """
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [POSTGRESQL_CHAIN_LOCK])
+
+
+def audit_event_record(
+    *,
+    action: str,
+    actor: AbstractBaseUser | None = None,
+    actor_label: str,
+    subject: Mapping[str, Any],
+    outcome: str = "ok",
+    canvas_calls: Iterable[Mapping[str, Any]] = (),
+    data: Mapping[str, Any] | None = None,
+    personal: Mapping[str, Any] | None = None,
+) -> AuditEvent:
+    """Append an event to the audit chain, inside the caller's transaction.
+
+    Call it within the ``transaction.atomic()`` that makes the change, as late as possible: on
+    PostgreSQL it holds the chain lock until that transaction ends. ``subject`` holds ids only,
+    ``data`` non-personal detail, ``personal`` names, emails and free text; ``canvas_calls`` is what
+    :func:`linking.canvas.record_canvas_calls` collected. Raises RuntimeError outside a transaction
+    and ValueError for a value that looks like a secret (a key such as ``token`` or ``code``, a bearer
+    token or ``password=`` in a string), a float, or a malformed action, outcome or actor label.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit_event_record must run inside the transaction.atomic() of the change it records")
+    if not ACTION.fullmatch(action) or len(action) > 64:
+        raise ValueError(f"action must be dotted lowercase words such as 'link.created', not {action!r}")
+    if not OUTCOME.fullmatch(outcome) or len(outcome) > 32:
+        raise ValueError(f"outcome must be a lowercase word such as 'ok' or 'invalid_code', not {outcome!r}")
+    if actor_label not in AuditEvent.ActorLabel.values:
+        raise ValueError(f"actor_label must be one of {AuditEvent.ActorLabel.values}, not {actor_label!r}")
+    personal = _personal(personal)
+    event = AuditEvent(
+        actor_id=actor.pk if actor is not None else None,
+        actor_label=actor_label,
+        action=action,
+        subject=_subject(subject),
+        canvas_calls=_canvas_calls(canvas_calls),
+        outcome=outcome,
+        data=_plain(data or {}, "data"),
+        personal=personal,
+        personal_digest=personal_digest(personal),
+    )
+    _lock_chain_head()
+    event.prev_hash = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS
+    event.created_at = timezone.now()
+    event.hash = event_hash(event)
+    event.save()
+    return event
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    checked: int
+    first_broken_id: int | None = None
+    reason: str = ""
+
+
+def audit_chain_verify() -> VerifyResult:
+    """Walk the chain in id order and report the first event that does not fit.
+
+    Detects an edited field or hash (the event's hash no longer matches its contents), edited
+    personal data (no longer matches ``personal_digest``), and a deleted, inserted or reordered event
+    (``prev_hash`` is not the hash of the event before). Cannot detect the newest events being removed
+    or the whole chain being recomputed; that takes a copy of the latest hash kept outside the
+    database.
+    """
+    expected_prev, previous_id, checked = GENESIS, None, 0
+    for event in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
+        checked += 1
+        reason = ""
+        if personal_digest(event.personal) != event.personal_digest:
+            reason = "its personal data does not match personal_digest"
+        elif event_hash(event) != event.hash:
+            reason = "its contents do not match its hash (edited)"
+        elif event.prev_hash != expected_prev:
+            after = f"event {previous_id}" if previous_id is not None else "the start of the chain"
+            reason = f"it does not follow {after} (an event was deleted, inserted or reordered)"
+        if reason:
+            return VerifyResult(ok=False, checked=checked, first_broken_id=event.pk, reason=reason)
+        expected_prev, previous_id = event.hash, event.pk
+    return VerifyResult(ok=True, checked=checked)

@@ -1,0 +1,257 @@
+"""Celery tasks: the only code that waits on Canvas.
+
+Each task takes ids, claims its row with a conditional update and acts only when it won the claim,
+calls one service, and owns its retry policy. Rows are the outbox: ``outbox_requeue`` (every minute,
+from beat) queues again whatever a lost message or a dead worker left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from linking.canvas import CanvasNotAuthorized, CanvasThrottled, CanvasTransient, admin_client, canvas_client
+from linking.models import LinkRequest, ObservationLink, PairingCode, Parent
+from linking.services import codes, links
+from linking.services.links import RetryLater
+
+logger = logging.getLogger(__name__)
+
+# Longer than any one task can run (Celery's time limit), so a claim this old belongs to a dead worker.
+STALE_CLAIM = timedelta(seconds=getattr(settings, "CELERY_TASK_TIME_LIMIT", 600) + 60)
+# A row still waiting this long after it was saved or released has lost its queue message.
+LOST_MESSAGE = timedelta(minutes=2)
+UNEXPECTED_ERROR_RETRIES = 8
+
+
+def backoff(retries: int, *, cap: float = 300.0) -> float:
+    """Exponential backoff with jitter, so workers that failed together do not return together."""
+    return min(cap, 2.0**retries) * random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not security
+
+
+def _claimable(task_id: str, now) -> Q:
+    return Q(claimed_by=task_id) | Q(claimed_at__lte=now - STALE_CLAIM) | Q(claimed_at__isnull=True)
+
+
+# -- link requests --------------------------------------------------------------------------------
+class _ParentBusy(Exception):
+    pass
+
+
+def claim_link_request(link_request_id: str, *, task_id: str) -> LinkRequest | None:
+    """Claim a waiting request, one per parent at a time; None when there is nothing to do.
+
+    A parent's requests run one after another so that, after a lost answer, the observees Canvas
+    gained since can be attributed to the request that was redeeming.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        request = LinkRequest.objects.filter(pk=link_request_id).first()
+        if request is None:
+            return None
+        Parent.objects.select_for_update().filter(pk=request.parent_id).first()
+        busy = (
+            LinkRequest.objects.filter(parent_id=request.parent_id, state=LinkRequest.State.LINKING)
+            .exclude(pk=request.pk)
+            .filter(claimed_at__gt=now - STALE_CLAIM)
+            .exists()
+        )
+        if busy:
+            raise _ParentBusy
+        won = (
+            LinkRequest.objects.filter(pk=request.pk)
+            .filter(
+                Q(state=LinkRequest.State.WAITING) | Q(Q(state=LinkRequest.State.LINKING) & _claimable(task_id, now))
+            )
+            .update(
+                state=LinkRequest.State.LINKING,
+                claimed_at=now,
+                claimed_by=task_id,
+                attempts=F("attempts") + 1,
+                updated_at=now,
+            )
+        )
+    if not won:
+        return None
+    return LinkRequest.objects.select_related("parent__user").get(pk=link_request_id)
+
+
+def release_link_request(link_request_id: str) -> None:
+    LinkRequest.objects.filter(pk=link_request_id, state=LinkRequest.State.LINKING).update(
+        state=LinkRequest.State.WAITING, claimed_at=None, claimed_by="", updated_at=timezone.now()
+    )
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None, ignore_result=True)
+def link_request_process(self, link_request_id: str) -> None:
+    """Redeem a parent's code in Canvas (find or create their observer account, then link)."""
+    try:
+        request = claim_link_request(link_request_id, task_id=self.request.id or "eager")
+    except _ParentBusy:
+        raise self.retry(countdown=1 + random.random() * 2) from None  # noqa: S311
+    if request is None:
+        return
+    try:
+        links.link_request_redeem(link_request=request)
+    except RetryLater as exc:
+        release_link_request(link_request_id)
+        logger.info("link request %s: Canvas unavailable (%s); retrying", link_request_id, exc)
+        raise self.retry(countdown=backoff(self.request.retries)) from None
+    except Exception as exc:
+        # A crash after Canvas answered is the case redeem_started_at exists for: the retry adopts.
+        release_link_request(link_request_id)
+        logger.exception("link request %s failed unexpectedly; retrying", link_request_id)
+        raise self.retry(
+            exc=exc, countdown=backoff(self.request.retries), max_retries=UNEXPECTED_ERROR_RETRIES
+        ) from exc
+
+
+# -- pairing codes --------------------------------------------------------------------------------
+def claim_pairing_code(pairing_code_id: str, *, task_id: str) -> PairingCode | None:
+    now = timezone.now()
+    won = (
+        PairingCode.objects.filter(pk=pairing_code_id)
+        .filter(Q(state=PairingCode.State.PENDING) | Q(Q(state=PairingCode.State.CLAIMED) & _claimable(task_id, now)))
+        .update(state=PairingCode.State.CLAIMED, claimed_at=now, claimed_by=task_id, attempts=F("attempts") + 1)
+    )
+    if not won:
+        return None
+    return PairingCode.objects.select_related("student__user", "requested_by").get(pk=pairing_code_id)
+
+
+def release_pairing_code(pairing_code_id: str) -> None:
+    PairingCode.objects.filter(pk=pairing_code_id, state=PairingCode.State.CLAIMED).update(
+        state=PairingCode.State.PENDING, claimed_at=None, claimed_by=""
+    )
+
+
+def pairing_code_clients(pairing_code: PairingCode) -> list[tuple[str, object]]:
+    """The student's own token first; the admin token as the fallback when one is configured."""
+    from linking.canvas_oauth.tokens import student_access_token
+
+    clients = []
+    student_user = pairing_code.student.user
+    try:
+        token = student_access_token(student_user) if student_user is not None else None
+    except (CanvasTransient, CanvasThrottled) as exc:
+        raise RetryLater(str(exc)) from exc
+    except CanvasNotAuthorized:
+        token = None  # Canvas refused the portal's OAuth key: the admin token may still serve
+    if token:
+        clients.append(("student", canvas_client(token)))
+    if settings.CANVAS_ADMIN_TOKEN:
+        clients.append(("admin", admin_client()))
+    return clients
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None, ignore_result=True)
+def pairing_code_create(self, pairing_code_id: str) -> None:
+    """Ask Canvas for a pairing code for the student who requested it."""
+    pairing_code = claim_pairing_code(pairing_code_id, task_id=self.request.id or "eager")
+    if pairing_code is None:
+        return
+    try:
+        clients = pairing_code_clients(pairing_code)
+        codes.pairing_code_fetch(pairing_code=pairing_code, clients=clients)
+    except RetryLater:
+        release_pairing_code(pairing_code_id)
+        raise self.retry(countdown=min(20.0, backoff(self.request.retries))) from None
+    except Exception as exc:
+        release_pairing_code(pairing_code_id)
+        logger.exception("pairing code %s failed unexpectedly; retrying", pairing_code_id)
+        raise self.retry(
+            exc=exc, countdown=backoff(self.request.retries), max_retries=UNEXPECTED_ERROR_RETRIES
+        ) from exc
+
+
+@shared_task(bind=True, acks_late=True, max_retries=5, ignore_result=True)
+def pairing_code_email_send(self, pairing_code_id: str, to: str) -> None:
+    """Mail an active code to the address the student typed."""
+    pairing_code = PairingCode.objects.select_related("student").filter(pk=pairing_code_id).first()
+    if pairing_code is None or not pairing_code.is_usable:
+        return
+    try:
+        codes.pairing_code_email_deliver(pairing_code=pairing_code, to=to)
+    except OSError as exc:  # the mail server is down: try again later
+        raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from None
+
+
+# -- unlinking ------------------------------------------------------------------------------------
+def claim_observation_link(link_id: str, *, task_id: str) -> ObservationLink | None:
+    now = timezone.now()
+    won = (
+        ObservationLink.objects.filter(pk=link_id, state=ObservationLink.State.REMOVING)
+        .filter(_claimable(task_id, now))
+        .update(claimed_at=now, claimed_by=task_id)
+    )
+    if not won:
+        return None
+    return ObservationLink.objects.select_related("parent__user", "student", "removed_by").get(pk=link_id)
+
+
+def release_observation_link(link_id: str) -> None:
+    ObservationLink.objects.filter(pk=link_id, state=ObservationLink.State.REMOVING).update(
+        claimed_at=None, claimed_by="", updated_at=timezone.now()
+    )
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None, ignore_result=True)
+def observation_link_unlink(self, link_id: str) -> None:
+    """Remove a link in Canvas after a parent (or staff) asked to."""
+    link = claim_observation_link(link_id, task_id=self.request.id or "eager")
+    if link is None:
+        return
+    try:
+        links.observation_link_unlink(link=link)
+    except RetryLater:
+        release_observation_link(link_id)
+        raise self.retry(countdown=backoff(self.request.retries)) from None
+    except Exception as exc:
+        release_observation_link(link_id)
+        logger.exception("unlink %s failed unexpectedly; retrying", link_id)
+        raise self.retry(
+            exc=exc, countdown=backoff(self.request.retries), max_retries=UNEXPECTED_ERROR_RETRIES
+        ) from exc
+
+
+# -- the outbox -----------------------------------------------------------------------------------
+@shared_task(ignore_result=True)
+def outbox_requeue() -> dict:
+    """Queue again every row whose message was lost or whose worker died; returns the counts."""
+    now = timezone.now()
+    lost = now - LOST_MESSAGE
+    stale = now - STALE_CLAIM
+    requests = list(
+        LinkRequest.objects.filter(
+            Q(state=LinkRequest.State.WAITING, updated_at__lte=lost)
+            | Q(state=LinkRequest.State.LINKING, claimed_at__lte=stale)
+        ).values_list("pk", flat=True)
+    )
+    pairing_codes = list(
+        PairingCode.objects.filter(
+            Q(state=PairingCode.State.PENDING, updated_at__lte=lost)
+            | Q(state=PairingCode.State.CLAIMED, claimed_at__lte=stale)
+        ).values_list("pk", flat=True)
+    )
+    unlinks = list(
+        ObservationLink.objects.filter(state=ObservationLink.State.REMOVING)
+        .filter(Q(claimed_at__isnull=True, updated_at__lte=lost) | Q(claimed_at__lte=stale))
+        .values_list("pk", flat=True)
+    )
+    for pk in requests:
+        link_request_process.delay(str(pk))
+    for pk in pairing_codes:
+        pairing_code_create.delay(str(pk))
+    for pk in unlinks:
+        observation_link_unlink.delay(str(pk))
+    counts = {"link_requests": len(requests), "pairing_codes": len(pairing_codes), "unlinks": len(unlinks)}
+    if any(counts.values()):
+        logger.warning("outbox: queued again %s", counts)
+    return counts
