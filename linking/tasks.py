@@ -36,6 +36,26 @@ def backoff(retries: int, *, cap: float = 300.0) -> float:
     return min(cap, 2.0**retries) * random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not security
 
 
+def _work_claimed(task, work, *, release, what: str, retry_cap: float = 300.0) -> None:
+    """Run a claimed row's service; on an outage or a crash hand the claim back and retry.
+
+    A crash after Canvas answered is what the services' checks exist for (a redeem's
+    ``redeem_started_at``, unlink's 404): the retry finds the work done instead of repeating it.
+    """
+    try:
+        work()
+    except RetryLater as exc:
+        release()
+        logger.info("%s: Canvas unavailable (%s); retrying", what, exc)
+        raise task.retry(countdown=backoff(task.request.retries, cap=retry_cap)) from None
+    except Exception as exc:
+        release()
+        logger.exception("%s failed unexpectedly; retrying", what)
+        raise task.retry(
+            exc=exc, countdown=backoff(task.request.retries), max_retries=UNEXPECTED_ERROR_RETRIES
+        ) from exc
+
+
 def _claimable(task_id: str, now) -> Q:
     return Q(claimed_by=task_id) | Q(claimed_at__lte=now - STALE_CLAIM) | Q(claimed_at__isnull=True)
 
@@ -98,19 +118,12 @@ def link_request_process(self, link_request_id: str) -> None:
         raise self.retry(countdown=1 + random.random() * 2) from None  # noqa: S311
     if request is None:
         return
-    try:
-        links.link_request_redeem(link_request=request)
-    except RetryLater as exc:
-        release_link_request(link_request_id)
-        logger.info("link request %s: Canvas unavailable (%s); retrying", link_request_id, exc)
-        raise self.retry(countdown=backoff(self.request.retries)) from None
-    except Exception as exc:
-        # A crash after Canvas answered is the case redeem_started_at exists for: the retry adopts.
-        release_link_request(link_request_id)
-        logger.exception("link request %s failed unexpectedly; retrying", link_request_id)
-        raise self.retry(
-            exc=exc, countdown=backoff(self.request.retries), max_retries=UNEXPECTED_ERROR_RETRIES
-        ) from exc
+    _work_claimed(
+        self,
+        lambda: links.link_request_redeem(link_request=request),
+        release=lambda: release_link_request(link_request_id),
+        what=f"link request {link_request_id}",
+    )
 
 
 # -- pairing codes --------------------------------------------------------------------------------
@@ -157,18 +170,14 @@ def pairing_code_create(self, pairing_code_id: str) -> None:
     pairing_code = claim_pairing_code(pairing_code_id, task_id=self.request.id or "eager")
     if pairing_code is None:
         return
-    try:
-        clients = pairing_code_clients(pairing_code)
-        codes.pairing_code_fetch(pairing_code=pairing_code, clients=clients)
-    except RetryLater:
-        release_pairing_code(pairing_code_id)
-        raise self.retry(countdown=min(20.0, backoff(self.request.retries))) from None
-    except Exception as exc:
-        release_pairing_code(pairing_code_id)
-        logger.exception("pairing code %s failed unexpectedly; retrying", pairing_code_id)
-        raise self.retry(
-            exc=exc, countdown=backoff(self.request.retries), max_retries=UNEXPECTED_ERROR_RETRIES
-        ) from exc
+    _work_claimed(
+        self,
+        lambda: codes.pairing_code_fetch(pairing_code=pairing_code, clients=pairing_code_clients(pairing_code)),
+        release=lambda: release_pairing_code(pairing_code_id),
+        what=f"pairing code {pairing_code_id}",
+        # A student is watching the page: come back sooner than for a parent's request.
+        retry_cap=20.0,
+    )
 
 
 @shared_task(bind=True, acks_late=True, max_retries=5, ignore_result=True)
@@ -208,17 +217,12 @@ def observation_link_unlink(self, link_id: str) -> None:
     link = claim_observation_link(link_id, task_id=self.request.id or "eager")
     if link is None:
         return
-    try:
-        links.observation_link_unlink(link=link)
-    except RetryLater:
-        release_observation_link(link_id)
-        raise self.retry(countdown=backoff(self.request.retries)) from None
-    except Exception as exc:
-        release_observation_link(link_id)
-        logger.exception("unlink %s failed unexpectedly; retrying", link_id)
-        raise self.retry(
-            exc=exc, countdown=backoff(self.request.retries), max_retries=UNEXPECTED_ERROR_RETRIES
-        ) from exc
+    _work_claimed(
+        self,
+        lambda: links.observation_link_unlink(link=link),
+        release=lambda: release_observation_link(link_id),
+        what=f"unlink {link_id}",
+    )
 
 
 # -- the outbox -----------------------------------------------------------------------------------

@@ -118,8 +118,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web process and the worker write to one file: take the write lock when a transaction
     # starts rather than failing with "database is locked" when a reader later tries to write.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
-    # A file, not memory, so that a worker thread or process in a test run sees the same database.
-    DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", str(BASE_DIR / "var" / "test-portal.sqlite3"))
+    # A file, not memory, so that a worker thread in a test run sees the same database; one per test
+    # process, so that two runs in one checkout do not delete each other's.
+    DATABASES["default"].setdefault("TEST", {}).setdefault(
+        "NAME", str(BASE_DIR / "var" / f"test-portal-{os.getpid()}.sqlite3")
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Accounts (django-allauth): parents sign in with a verified email address.
@@ -190,6 +193,22 @@ CELERY_RESULT_SERIALIZER = "json"
 # Redis redelivers an unacknowledged task after visibility_timeout; it must outlast the longest task
 # (bounded by the time limit below) or a slow task runs twice.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+
+# The demo without Redis: kombu's filesystem transport, a broker that needs no server. Web, worker
+# and beat read this same file, so they write to and read from one folder under var/broker.
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = BASE_DIR / "var" / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
+    }
+    # kombu does not create them, and every process that queues a task needs them.
+    for _folder in ("queue", "processed", "control"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+
+# End of the filesystem broker.
 CELERY_TASK_TIME_LIMIT = 600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE

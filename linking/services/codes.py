@@ -40,7 +40,7 @@ def pairing_code_request(*, student: Student, by: AbstractBaseUser, actor_label:
         action="pairing_code.requested",
         actor=by,
         actor_label=actor_label,
-        subject={"pairing_code": str(code.pk), "student": student.pk, "canvas_student": student.canvas_user_id},
+        subject={"code_request": str(code.pk), "student": student.pk, "canvas_student": student.canvas_user_id},
     )
     pairing_code_create.delay_on_commit(str(code.pk))
     return code
@@ -93,7 +93,7 @@ def _record_issued(pairing_code: PairingCode, code: str, expires_at, acting_as: 
         actor=pairing_code.requested_by,
         actor_label="worker",
         subject={
-            "pairing_code": str(pairing_code.pk),
+            "code_request": str(pairing_code.pk),
             "student": pairing_code.student_id,
             "canvas_student": pairing_code.student.canvas_user_id,
         },
@@ -111,7 +111,7 @@ def _record_refused(pairing_code: PairingCode, failure: str, calls: list[dict]) 
         action="pairing_code.refused",
         actor=pairing_code.requested_by,
         actor_label="worker",
-        subject={"pairing_code": str(pairing_code.pk), "student": pairing_code.student_id},
+        subject={"code_request": str(pairing_code.pk), "student": pairing_code.student_id},
         canvas_calls=calls,
         outcome=failure,
     )
@@ -126,7 +126,7 @@ def pairing_code_email(*, pairing_code: PairingCode, to: str, by: AbstractBaseUs
         action="pairing_code.emailed",
         actor=by,
         actor_label="student",
-        subject={"pairing_code": str(pairing_code.pk), "student": pairing_code.student_id},
+        subject={"code_request": str(pairing_code.pk), "student": pairing_code.student_id},
         personal={"to": to},
     )
     pairing_code_email_send.delay_on_commit(str(pairing_code.pk), to)

@@ -264,7 +264,10 @@ def observation_link_unlink(*, link: ObservationLink, canvas: CanvasClient | Non
     parent, student = link.parent, link.student
     with record_canvas_calls() as calls:
         try:
-            removed = canvas.unlink(parent.canvas_user_id, student.canvas_user_id)
+            # Without the parent's Canvas id there is nothing of theirs in Canvas to remove.
+            removed = parent.canvas_user_id is not None and canvas.unlink(
+                parent.canvas_user_id, student.canvas_user_id
+            )
         except (CanvasTransient, CanvasThrottled) as exc:
             raise RetryLater(str(exc)) from exc
         with transaction.atomic():
@@ -284,10 +287,11 @@ def observation_link_unlink(*, link: ObservationLink, canvas: CanvasClient | Non
 
 
 def _link_subject(link: ObservationLink) -> dict:
-    return {
+    subject = {
         "observation_link": str(link.pk),
         "parent": link.parent_id,
         "student": link.student_id,
         "canvas_observer": link.parent.canvas_user_id,
         "canvas_student": link.student.canvas_user_id,
     }
+    return {key: value for key, value in subject.items() if value is not None}
