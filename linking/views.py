@@ -154,7 +154,7 @@ def parent_requests(request: HttpRequest, parent: Parent) -> HttpResponse:
     """The dashboard's changing part alone, which the page polls while requests are open."""
     context = _dashboard(parent)
     response = render(request, "linking/_parent_requests.html", context)
-    response["X-Pending"] = "1" if context["open_requests"] else "0"
+    response["X-Pending"] = "1" if context["pending"] else "0"
     return response
 
 
@@ -165,17 +165,20 @@ def _dashboard(parent: Parent) -> dict:
         .filter(Q(state__in=LinkRequest.OPEN_STATES) | Q(state=LinkRequest.State.FAILED, finished_at__gte=since))
         .order_by("-created_at")
     )
-    links = (
+    links = list(
         ObservationLink.objects.current()
         .filter(parent=parent)
         .select_related("student")
         .order_by("student__name", "root_account_id")
     )
+    open_requests = [r for r in requests if r.is_open]
     return {
         "parent": parent,
         "links": links,
-        "open_requests": [r for r in requests if r.is_open],
+        "open_requests": open_requests,
         "failed_requests": [r for r in requests if r.state == LinkRequest.State.FAILED],
+        # Something the worker is still doing: the page keeps polling until it is done.
+        "pending": bool(open_requests) or any(link.state == ObservationLink.State.REMOVING for link in links),
     }
 
 

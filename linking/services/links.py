@@ -265,9 +265,7 @@ def observation_link_unlink(*, link: ObservationLink, canvas: CanvasClient | Non
     with record_canvas_calls() as calls:
         try:
             # Without the parent's Canvas id there is nothing of theirs in Canvas to remove.
-            removed = parent.canvas_user_id is not None and canvas.unlink(
-                parent.canvas_user_id, student.canvas_user_id
-            )
+            removed = parent.canvas_user_id is not None and canvas.unlink(parent.canvas_user_id, student.canvas_user_id)
         except (CanvasTransient, CanvasThrottled) as exc:
             raise RetryLater(str(exc)) from exc
         with transaction.atomic():
