@@ -9,12 +9,14 @@ from __future__ import annotations
 from functools import wraps
 
 import segno
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -133,6 +135,7 @@ def _code_context(code: PairingCode, **extra) -> dict:
         link = pairing_code_link_url(code)
         context.update(
             link_url=link,
+            add_child_url=settings.PORTAL_BASE_URL + reverse("add_child"),
             spelled=spell_code(code.code),
             qr_svg=segno.make(link, error="m").svg_inline(
                 scale=5, border=2, title=_("QR code: scan it to open the portal with the code filled in")

@@ -6,6 +6,7 @@ instead of surfacing later as odd behaviour.
 """
 
 import os
+import zoneinfo
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -162,7 +163,12 @@ AUTH_PASSWORD_VALIDATORS = [
 # Internationalisation
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# The school's time zone: code expiry dates and times are shown in it. Stored times are always UTC.
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+try:
+    zoneinfo.ZoneInfo(TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(f"TIME_ZONE must be an IANA zone such as America/Chicago, not {TIME_ZONE!r}.") from None
 USE_I18N = True
 USE_TZ = True
 

@@ -135,6 +135,8 @@ def test_the_printable_card_holds_the_code_and_steps(client, student):
     client.force_login(student.user)
     page = client.get(reverse("pairing_code_card", args=[code.pk])).content.decode()
     assert "print-card" in page and "aB3xZ9" in page and "<svg" in page
+    # Not every parent can scan a QR code: the address is printed too.
+    assert "http://127.0.0.1:8000/family/add/" in page
 
 
 def test_emailing_the_code_checks_the_address_and_records_who_sent_it(client, student):

@@ -71,3 +71,11 @@ def test_it_defaults_to_sqlite_under_var():
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == repr(("django.db.backends.sqlite3", str(BASE_DIR / "var" / "portal.sqlite3")))
+
+
+def test_it_shows_times_in_the_schools_zone_and_refuses_one_that_does_not_exist():
+    chicago = load_settings("settings.TIME_ZONE", DEBUG="1", TIME_ZONE="America/Chicago")
+    assert chicago.stdout.strip() == "'America/Chicago'"
+    mars = load_settings("settings.TIME_ZONE", DEBUG="1", TIME_ZONE="Mars/Olympus")
+    assert mars.returncode != 0
+    assert "TIME_ZONE must be an IANA zone" in mars.stderr
