@@ -140,8 +140,10 @@ def _worker_process(sim, log_dir: Path):
 # -- people ---------------------------------------------------------------------------------------
 @pytest.fixture
 def family(transactional_db, canvas_settings, celery_worker):
-    """Builders for students and parents, backed by real Canvas (simulator) users."""
-    return Family(canvas_settings)
+    """Builders for students and parents, backed by real Canvas (simulator) users; the simulator's
+    faults and throttle are reset after each test."""
+    yield Family(canvas_settings)
+    canvas_settings.reset()
 
 
 class Family:

@@ -211,3 +211,74 @@ def test_the_form_keeps_case_trims_and_warns_about_look_alikes():
     assert form.is_valid()
     assert form.cleaned_data["codes"] == ["aB3xZ9", "Il10Ox"]
     assert form.look_alike_codes() == ["Il10Ox"]
+
+
+# -- failure branches, driven step by step (the rows are saved without queueing) -----------------
+def redeem_now(request: LinkRequest, canvas=None) -> LinkRequest:
+    claimed = claim_link_request(str(request.pk), task_id="test")
+    links.link_request_redeem(link_request=claimed, canvas=canvas or family_admin_client())
+    request.refresh_from_db()
+    return request
+
+
+def family_admin_client():
+    from linking.canvas import admin_client
+
+    return admin_client(timeout=(2.0, 2.0), backoff_base=0.01, backoff_cap=0.05)
+
+
+def test_a_student_who_registers_as_their_own_parent_gets_no_link_and_is_told_why(family):
+    student = family.student()
+    # The "parent" signed up with the student's own Canvas login: Canvas links nobody to themselves.
+    parent = family.parent(email=student.canvas["login"])
+    request = LinkRequest.objects.create(parent=parent, code=family.code_for(student))
+
+    assert redeem_now(request).failure == LinkRequest.Failure.NO_LINK
+    assert "signed in as yourself" in request.advice
+    assert not ObservationLink.objects.exists()
+
+
+def test_an_email_two_canvas_accounts_share_is_left_for_the_school(family):
+    email = f"{family.sim.unique('shared')}@example.test"
+    family.sim.make_user(login=family.sim.unique("one"), email=email)
+    family.sim.make_user(login=family.sim.unique("two"), email=email)
+    student, parent = family.student(), family.parent(email=email)
+    request = LinkRequest.objects.create(parent=parent, code=family.code_for(student))
+
+    assert redeem_now(request).failure == LinkRequest.Failure.AMBIGUOUS_ACCOUNT
+    assert "school will review" in request.advice
+    assert AuditEvent.objects.get(action="link_request.failed").outcome == "ambiguous_account"
+
+
+def test_an_admin_token_without_rights_fails_the_request_for_review(family):
+    from linking.canvas import CanvasClient
+
+    student, parent = family.student(), family.parent()
+    request = LinkRequest.objects.create(parent=parent, code=family.code_for(student))
+    not_an_admin = CanvasClient(base_url=family.sim.base_url, token=family.sim.make_user()["token"])
+
+    assert redeem_now(request, canvas=not_an_admin).failure == LinkRequest.Failure.NOT_AUTHORIZED
+
+
+def test_after_a_day_of_outage_the_request_gives_up_and_says_so(family):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    student, parent = family.student(), family.parent()
+    request = LinkRequest.objects.create(parent=parent, code=family.code_for(student))
+    LinkRequest.objects.filter(pk=request.pk).update(created_at=timezone.now() - timedelta(hours=25))
+    request.refresh_from_db()
+    family.sim.configure(error_rate=1.0)
+
+    assert redeem_now(request).failure == LinkRequest.Failure.CANVAS_UNAVAILABLE
+
+
+def test_an_outage_within_the_day_asks_for_a_retry_and_records_nothing(family):
+    student, parent = family.student(), family.parent()
+    request = LinkRequest.objects.create(parent=parent, code=family.code_for(student))
+    family.sim.configure(error_rate=1.0)
+
+    with pytest.raises(links.RetryLater):
+        redeem_now(request)
+    assert not AuditEvent.objects.filter(action__startswith="link").exists()
