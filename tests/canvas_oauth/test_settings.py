@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parents[2]
+from tests.portal.test_settings import load_settings as load_portal_settings
 
 
 def load_settings(expression: str, **env: str) -> subprocess.CompletedProcess:
-    code = (
-        "import os; os.environ['DJANGO_SETTINGS_MODULE'] = 'portal.settings'; "
-        "from django.conf import settings; "
-        f"print(repr(({expression})))"
-    )
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        env={"PATH": os.environ.get("PATH", ""), "DEBUG": "1", **env},
-        cwd=BASE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return load_portal_settings(expression, DEBUG="1", **env)
 
 
 def test_it_configures_no_canvas_app_by_default():
