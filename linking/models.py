@@ -26,8 +26,29 @@ class Student(models.Model):
     canvas_user_id = models.PositiveBigIntegerField(unique=True)
     name = models.CharField(max_length=255)
     sis_user_id = models.CharField(max_length=255, blank=True)
+    # Staff flag a student whose every new link must be reviewed (the "student is flagged" rule).
+    flagged = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Course(models.Model):
+    """A Canvas course as the portal last read it, with its students: for filters and family letters."""
+
+    canvas_course_id = models.PositiveBigIntegerField(unique=True)
+    name = models.CharField(max_length=255)
+    course_code = models.CharField(max_length=255, blank=True)
+    sis_course_id = models.CharField(max_length=255, blank=True)
+    # The Canvas (sub-)account the course belongs to: the school.
+    account_id = models.PositiveBigIntegerField(null=True, blank=True)
+    students = models.ManyToManyField(Student, related_name="courses", blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
@@ -136,8 +157,17 @@ class LinkRequest(models.Model):
         LINKED = "linked", _("Linked")
         FAILED = "failed", _("Failed")
         HELD = "held", _("Waiting for the school")
+        REJECTED = "rejected", _("Declined by the school")
+
+    class Rule(models.TextChoices):
+        HOLD_ALL = "hold_all", _("Every request is reviewed")
+        MAX_OBSERVERS = "max_observers", _("The student already has enough linked parents")
+        WATCHED_DOMAIN = "watched_domain", _("The parent's email domain is on the watch list")
+        FLAGGED_STUDENT = "flagged_student", _("The student is flagged")
+        PAIR_HOLD = "pair_hold", _("A hold on this parent and student")
 
     class Failure(models.TextChoices):
+        BLOCKED = "blocked", _("The school blocked this link")
         INVALID_CODE = "invalid_code", _("The code is wrong, expired or already used")
         NO_LINK = "no_link", _("Canvas made no link")
         AMBIGUOUS_ACCOUNT = "ambiguous_account", _("More than one Canvas account has this email")
@@ -158,6 +188,12 @@ class LinkRequest(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.WAITING)
     failure = models.CharField(max_length=32, choices=Failure.choices, blank=True)
     student = models.ForeignKey(Student, null=True, blank=True, on_delete=models.SET_NULL, related_name="link_requests")
+    held_rule = models.CharField(max_length=32, choices=Rule.choices, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_reason = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     # Set, and committed, just before the call that redeems the code: after a crash or a lost answer the
     # next attempt knows the code may be spent and checks Canvas before calling the request failed.
@@ -182,8 +218,10 @@ class LinkRequest(models.Model):
         State.LINKED: _("Linked"),
         State.FAILED: _("Not linked"),
         State.HELD: _("Waiting for the school"),
+        State.REJECTED: _("Declined by the school"),
     }
     FAILURE_ADVICE = {
+        Failure.BLOCKED: _("The school has blocked this link. Please contact the school office."),
         Failure.INVALID_CODE: _(
             "This code didn't work. It may be mistyped, expired (codes last 7 days) or already used. "
             "Ask your child to make a new code and enter it here."
@@ -215,6 +253,8 @@ class LinkRequest(models.Model):
     def advice(self) -> str:
         if self.state == self.State.HELD:
             return str(_("The school reviews some requests before linking. You'll get an email when it's done."))
+        if self.state == self.State.REJECTED:
+            return str(_("The school declined this request. Please contact the school office."))
         return str(self.FAILURE_ADVICE.get(self.failure, "")) if self.state == self.State.FAILED else ""
 
 
@@ -258,6 +298,7 @@ class ObservationLink(models.Model):
     claimed_by = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     removed_at = models.DateTimeField(null=True, blank=True)
+    remove_reason = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = ObservationLinkQuerySet.as_manager()
@@ -275,3 +316,85 @@ class ObservationLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.parent} observes {self.student} ({self.state})"
+
+
+class PairHold(models.Model):
+    """Staff forbid any link between this parent and this student (a court order, say).
+
+    Every path that links honours it: self-service codes, staff links, bulk imports, adoption.
+    The parent is named by email so a hold also covers a parent who has no portal account yet.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="holds")
+    parent_email = models.EmailField()
+    reason = models.TextField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lift_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["student", "parent_email"],
+                condition=Q(lifted_at__isnull=True),
+                name="one_active_hold_per_pair",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"hold on {self.parent_email} and {self.student}"
+
+    def save(self, *args, **kwargs):
+        self.parent_email = self.parent_email.strip().lower()
+        super().save(*args, **kwargs)
+
+    @property
+    def is_active(self) -> bool:
+        return self.lifted_at is None
+
+
+class LinkPolicy(models.Model):
+    """The school's link policy, one row, set by a staff admin."""
+
+    class Mode(models.TextChoices):
+        AT_ONCE = "at_once", _("Link at once")
+        HOLD_ALL = "hold_all", _("Hold every request for review")
+        RULES = "rules", _("Hold only when a rule fires")
+
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.AT_ONCE)
+    max_observers = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text=_("Hold when the student already has this many linked parents.")
+    )
+    watched_domains = models.TextField(
+        blank=True, help_text=_("Hold when the parent's email is at one of these domains (one per line).")
+    )
+    hold_flagged_students = models.BooleanField(default=True)
+    # Personal data in closed requests older than this many days is anonymised in the audit log.
+    retention_days = models.PositiveIntegerField(null=True, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        permissions = [
+            ("review_link_requests", "Can review link requests, revoke links and hold pairs"),
+            ("manage_staff", "Can set the link policy and manage staff accounts"),
+        ]
+
+    def __str__(self) -> str:
+        return f"link policy ({self.mode})"
+
+    @classmethod
+    def current(cls) -> LinkPolicy:
+        policy, _ = cls.objects.get_or_create(pk=1)
+        return policy
+
+    def watched_domain_set(self) -> set[str]:
+        return {line.strip().lower().lstrip("@") for line in self.watched_domains.splitlines() if line.strip()}

@@ -6,5 +6,6 @@ urlpatterns = [
     path("", TemplateView.as_view(template_name="portal/home.html"), name="home"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
+    path("staff/", include("linking.staff.urls")),
     path("", include("linking.urls")),
 ]

@@ -1,0 +1,1 @@
+"""The staff console: review, holds and revocations, reconciliation, the audit trail."""
