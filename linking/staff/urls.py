@@ -1,5 +1,11 @@
-"""Every staff URL lives under /staff/; each POST action has its own URL."""
+"""Every staff URL lives under /staff/; each POST action has its own URL. One module per area."""
 
-from django.urls import path  # noqa: F401 - the console's modules add their patterns below
+from django.urls import include, path
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", include("linking.staff.accounts")),
+    path("requests/", include("linking.staff.review")),
+    path("reconciliation/", include("linking.staff.reconciliation")),
+    path("audit/", include("linking.staff.audit")),
+    path("letters/", include("linking.staff.letters")),
+]

@@ -1,0 +1,3 @@
+"""Staff console: accounts."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Staff console: audit."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Staff console: letters."""
+
+urlpatterns: list = []

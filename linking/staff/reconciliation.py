@@ -1,0 +1,3 @@
+"""Staff console: reconciliation."""
+
+urlpatterns: list = []

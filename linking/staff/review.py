@@ -1,0 +1,3 @@
+"""Staff console: review."""
+
+urlpatterns: list = []
