@@ -4,7 +4,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("linking.staff.accounts")),
-    path("requests/", include("linking.staff.review")),
+    path("", include("linking.staff.review")),  # requests/, links/, holds/, students/
     path("reconciliation/", include("linking.staff.reconciliation")),
     path("audit/", include("linking.staff.audit")),
     path("letters/", include("linking.staff.letters")),
