@@ -196,3 +196,134 @@ ROUTES = [
     Route("DELETE", "/api/v1/courses/:course_id/enrollments/:enrollment_id", end_enrollment),
     Route("GET", "/api/v1/users/:user_id/enrollments", list_user_enrollments),
 ]
+
+
+# -- course lists for the staff console (accounts_controller#courses_api, courses_controller#users) -------
+ENROLLMENT_TYPE_PARAMS = {
+    "student": "StudentEnrollment",
+    "teacher": "TeacherEnrollment",
+    "ta": "TaEnrollment",
+    "observer": "ObserverEnrollment",
+    "designer": "DesignerEnrollment",
+}
+# Canvas's default for course users: current enrollments only.
+CURRENT_STATES = {"active", "invited"}
+
+
+def list_account_courses(ctx: Ctx):
+    """``GET /accounts/:id/courses``: admins only; the account's and its sub-accounts' courses, not
+    deleted ones, by name; ``search_term`` (2+ characters) matches name, course code or SIS id, and a
+    numeric term the exact id too; ``include[]=total_students`` counts current student enrollments."""
+    search = ctx.param("search_term")
+    with ctx.store.tx() as tx:
+        account = resolve_account(tx, ctx.args["account_id"])
+        if root_of(account) not in admin_accounts(tx, ctx.user_id):
+            raise unauthorized()
+        if search is not None and len(search.strip()) < 2:
+            raise ApiError(
+                400,
+                {
+                    "errors": [
+                        {"field": "search_term", "code": "invalid", "message": "2 or more characters is required"}
+                    ]
+                },
+            )
+        accounts = _account_tree(tx, account["id"])
+        rows = tx.all(
+            f"SELECT * FROM courses WHERE workflow_state != 'deleted' "
+            f"AND account_id IN ({','.join('?' * len(accounts))}) ORDER BY lower(name), id",
+            *accounts,
+        )
+        term = search.strip().lower() if search else None
+        totals = _student_totals(tx) if "total_students" in ctx.includes() else None
+        items = []
+        for row in rows:
+            if term is not None and not _course_matches(row, term):
+                continue
+            body = course_json(row)
+            if totals is not None:
+                body["total_students"] = totals.get(row["id"], 0)
+            items.append(body)
+    return paginate(ctx, items, count_total=term is None)
+
+
+def _account_tree(tx: Tx, account_id: int) -> list[int]:
+    found, frontier = [account_id], [account_id]
+    while frontier:
+        children = [
+            row["id"]
+            for parent in frontier
+            for row in tx.all("SELECT id FROM accounts WHERE parent_account_id = ?", parent)
+        ]
+        found += children
+        frontier = children
+    return found
+
+
+def _course_matches(row, term: str) -> bool:
+    if term.isdigit() and row["id"] == int(term):
+        return True
+    return any(value and term in value.lower() for value in (row["name"], row["course_code"], row["sis_course_id"]))
+
+
+def _student_totals(tx: Tx) -> dict[int, int]:
+    rows = tx.all(
+        "SELECT course_id, COUNT(DISTINCT user_id) AS n FROM enrollments "
+        "WHERE type = 'StudentEnrollment' AND workflow_state IN ('active', 'invited') GROUP BY course_id"
+    )
+    return {row["course_id"]: row["n"] for row in rows}
+
+
+def list_course_users(ctx: Ctx):
+    """``GET /courses/:id/users``: the course's users (each once), by sortable name. Admins and the
+    course's teachers and TAs may read it. ``enrollment_type[]`` (``student``, ``teacher``...) and
+    ``enrollment_state[]`` (default: active and invited) narrow it."""
+    from .users import user_json
+
+    with ctx.store.tx() as tx:
+        course = _roster_course(tx, ctx)
+        as_admin = course["root_account_id"] in admin_accounts(tx, ctx.user_id)
+        raw_types = ctx.params_list("enrollment_type[]")
+        if any(kind not in ENROLLMENT_TYPE_PARAMS for kind in raw_types):
+            raise ApiError(400, {"errors": [{"message": "Invalid enrollment_type"}]})
+        types = {ENROLLMENT_TYPE_PARAMS[kind] for kind in raw_types}
+        states = set(ctx.params_list("enrollment_state[]")) or CURRENT_STATES
+        rows = tx.all(
+            "SELECT DISTINCT u.* FROM users u JOIN enrollments e ON e.user_id = u.id "
+            "WHERE e.course_id = ? AND u.workflow_state != 'deleted' "
+            f"AND e.workflow_state IN ({','.join('?' * len(states))}) "
+            + (f"AND e.type IN ({','.join('?' * len(types))}) " if types else "")
+            + "ORDER BY lower(u.sortable_name), u.id",
+            course["id"],
+            *sorted(states),
+            *sorted(types),
+        )
+        items = [user_json(tx, dict(row), as_admin=as_admin, include=ctx.includes()) for row in rows]
+    return paginate(ctx, items)
+
+
+def _roster_course(tx: Tx, ctx: Ctx) -> dict:
+    raw = ctx.args["course_id"]
+    if raw.startswith("sis_course_id:"):
+        row = tx.one("SELECT * FROM courses WHERE sis_course_id = ?", raw.removeprefix("sis_course_id:"))
+    else:
+        row = tx.one("SELECT * FROM courses WHERE id = ?", int(raw)) if raw.isdigit() else None
+    if row is None or row["workflow_state"] == "deleted":
+        raise not_found()
+    if row["root_account_id"] in admin_accounts(tx, ctx.user_id):
+        return dict(row)
+    teaching = tx.one(
+        "SELECT 1 FROM enrollments WHERE course_id = ? AND user_id = ? AND type IN ('TeacherEnrollment', "
+        "'TaEnrollment') AND workflow_state IN ('active', 'invited')",
+        row["id"],
+        ctx.user_id,
+    )
+    if teaching is None:
+        raise unauthorized()
+    return dict(row)
+
+
+ROUTES += [
+    Route("GET", "/api/v1/accounts/:account_id/courses", list_account_courses),
+    Route("GET", "/api/v1/courses/:course_id/users", list_course_users),
+]

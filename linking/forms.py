@@ -9,9 +9,11 @@ from __future__ import annotations
 import re
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from linking.services.people import parent_register
@@ -31,7 +33,10 @@ class ParentSignupForm(forms.Form):
     )
 
     def signup(self, request: HttpRequest, user: AbstractBaseUser) -> None:
-        parent_register(user=user, name=self.cleaned_data["name"])
+        # The language the parent reads the portal in (their browser's, via LocaleMiddleware) is the
+        # one the school's emails to them use.
+        locale = translation.get_supported_language_variant(translation.get_language() or settings.LANGUAGE_CODE)
+        parent_register(user=user, name=self.cleaned_data["name"], locale=locale)
 
 
 # -- parents: adding children ---------------------------------------------------------------------

@@ -146,13 +146,17 @@ def release_pairing_code(pairing_code_id: str) -> None:
 
 
 def pairing_code_clients(pairing_code: PairingCode) -> list[tuple[str, object]]:
-    """The student's own token first; the admin token as the fallback when one is configured."""
+    """The student's own token first; the admin token as the fallback when one is configured.
+
+    A code someone else asked for (staff printing a family letter) is made with the admin token only.
+    """
     from linking.canvas_oauth.tokens import student_access_token
 
     clients = []
     student_user = pairing_code.student.user
+    asked_by_student = student_user is not None and pairing_code.requested_by_id == student_user.pk
     try:
-        token = student_access_token(student_user) if student_user is not None else None
+        token = student_access_token(student_user) if asked_by_student else None
     except (CanvasTransient, CanvasThrottled) as exc:
         raise RetryLater(str(exc)) from exc
     except CanvasNotAuthorized:
@@ -189,6 +193,35 @@ def pairing_code_email_send(self, pairing_code_id: str, to: str) -> None:
     try:
         codes.pairing_code_email_deliver(pairing_code=pairing_code, to=to)
     except OSError as exc:  # the mail server is down: try again later
+        raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from None
+
+
+# -- notices to parents ---------------------------------------------------------------------------
+@shared_task(bind=True, acks_late=True, max_retries=5, ignore_result=True)
+def link_request_rejected_notify(self, link_request_id: str) -> None:
+    """Tell the parent, in their language, that the school declined their request."""
+    from linking.services.notices import link_request_rejected_send
+
+    request = LinkRequest.objects.select_related("parent__user").filter(pk=link_request_id).first()
+    if request is None or request.state != LinkRequest.State.REJECTED:
+        return
+    try:
+        link_request_rejected_send(link_request=request)
+    except OSError as exc:  # the mail server is down: try again later
+        raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from None
+
+
+@shared_task(bind=True, acks_late=True, max_retries=5, ignore_result=True)
+def observation_link_revoked_notify(self, link_id: str) -> None:
+    """Tell the parent, in their language, that the school removed their link."""
+    from linking.services.notices import observation_link_revoked_send
+
+    link = ObservationLink.objects.select_related("parent__user", "student").filter(pk=link_id).first()
+    if link is None:
+        return
+    try:
+        observation_link_revoked_send(link=link)
+    except OSError as exc:
         raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from None
 
 
@@ -259,3 +292,152 @@ def outbox_requeue() -> dict:
     if any(counts.values()):
         logger.warning("outbox: queued again %s", counts)
     return counts
+
+
+# -- courses (staff letters) ----------------------------------------------------------------------
+@shared_task(bind=True, acks_late=True, max_retries=5, ignore_result=True)
+def courses_sync_run(self, requested_by_id: int | None = None) -> dict | None:
+    """Read every course and its students from Canvas into the portal (staff asked, or a schedule).
+
+    Idempotent, so nothing is claimed: a repeated or overlapping run writes the same rows.
+    """
+    from django.contrib.auth import get_user_model
+
+    from linking.services.courses import courses_sync
+
+    by = get_user_model().objects.filter(pk=requested_by_id).first() if requested_by_id else None
+    try:
+        return courses_sync(by=by)
+    except (CanvasTransient, CanvasThrottled) as exc:
+        logger.info("course sync: Canvas unavailable (%s); retrying", exc)
+        raise self.retry(countdown=backoff(self.request.retries, cap=120.0)) from None
+
+
+# -- end of courses (staff letters) ---------------------------------------------------------------
+
+
+# -- reconciliation -------------------------------------------------------------------------------
+def claim_reconciliation_run(run_id: str, *, task_id: str):
+    """Claim a queued run (queued → running); None when another task holds it or it is finished."""
+    from linking.models import ReconciliationRun
+
+    now = timezone.now()
+    won = (
+        ReconciliationRun.objects.filter(pk=run_id)
+        .filter(
+            Q(state=ReconciliationRun.State.QUEUED)
+            | Q(Q(state=ReconciliationRun.State.RUNNING) & _claimable(task_id, now))
+        )
+        .update(
+            state=ReconciliationRun.State.RUNNING,
+            claimed_at=now,
+            claimed_by=task_id,
+            started_at=now,
+            attempts=F("attempts") + 1,
+            updated_at=now,
+        )
+    )
+    if not won:
+        return None
+    return ReconciliationRun.objects.select_related("requested_by").get(pk=run_id)
+
+
+def release_reconciliation_run(run_id: str) -> None:
+    from linking.models import ReconciliationRun
+
+    ReconciliationRun.objects.filter(pk=run_id, state=ReconciliationRun.State.RUNNING).update(
+        state=ReconciliationRun.State.QUEUED, claimed_at=None, claimed_by="", updated_at=timezone.now()
+    )
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None, ignore_result=True)
+def reconcile_run(self, run_id: str | None = None) -> None:
+    """Compare the portal's links with Canvas and record the drift.
+
+    Without ``run_id`` (the nightly beat) it asks for a run, which queues this task again with the
+    run's id; a run still unfinished from before, and relinks left waiting, are queued again instead
+    (their claims make a second message harmless).
+    """
+    from linking.models import Drift
+    from linking.services import reconcile
+
+    if run_id is None:
+        run, created = reconcile.reconciliation_request(by=None)
+        if not created:
+            reconcile_run.delay(str(run.pk))
+        now = timezone.now()
+        waiting = Drift.objects.filter(state=Drift.State.RELINKING).filter(
+            Q(claimed_at__isnull=True, updated_at__lte=now - LOST_MESSAGE) | Q(claimed_at__lte=now - STALE_CLAIM)
+        )
+        for pk in waiting.values_list("pk", flat=True):
+            drift_relink_process.delay(str(pk))
+        return
+    run = claim_reconciliation_run(run_id, task_id=self.request.id or "eager")
+    if run is None:
+        return
+    _work_claimed(
+        self,
+        lambda: reconcile.reconciliation_run(run=run),
+        release=lambda: release_reconciliation_run(run_id),
+        what=f"reconciliation run {run_id}",
+    )
+
+
+def claim_drift_relink(drift_id: str, *, task_id: str):
+    from linking.models import Drift
+
+    now = timezone.now()
+    won = (
+        Drift.objects.filter(pk=drift_id, state=Drift.State.RELINKING)
+        .filter(_claimable(task_id, now))
+        .update(claimed_at=now, claimed_by=task_id)
+    )
+    if not won:
+        return None
+    return Drift.objects.select_related("parent__user", "student", "observation_link", "resolved_by").get(pk=drift_id)
+
+
+def release_drift_relink(drift_id: str) -> None:
+    from linking.models import Drift
+
+    Drift.objects.filter(pk=drift_id, state=Drift.State.RELINKING).update(
+        claimed_at=None, claimed_by="", updated_at=timezone.now()
+    )
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None, ignore_result=True)
+def drift_relink_process(self, drift_id: str) -> None:
+    """Link a parent and student again in Canvas (admin PUT) after staff chose to relink a drift."""
+    from linking.services import reconcile
+
+    drift = claim_drift_relink(drift_id, task_id=self.request.id or "eager")
+    if drift is None:
+        return
+    _work_claimed(
+        self,
+        lambda: reconcile.drift_relink_apply(drift=drift),
+        release=lambda: release_drift_relink(drift_id),
+        what=f"relink drift {drift_id}",
+    )
+
+
+# -- end of reconciliation ------------------------------------------------------------------------
+
+
+# -- audit retention ------------------------------------------------------------------------------
+@shared_task(ignore_result=True)
+def audit_retention_apply() -> int:
+    """Nightly: anonymise the audit log's personal data under ``LinkPolicy.retention_days`` (None keeps it).
+
+    Idempotent (an anonymised event is skipped), so a missed or repeated night does no harm.
+    """
+    from linking.audit.services import audit_personal_data_anonymise
+    from linking.models import LinkPolicy
+
+    retention_days = LinkPolicy.objects.filter(pk=1).values_list("retention_days", flat=True).first()
+    if retention_days is None:
+        return 0
+    return audit_personal_data_anonymise(older_than_days=retention_days)
+
+
+# -- end of audit retention -----------------------------------------------------------------------

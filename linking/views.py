@@ -28,6 +28,7 @@ from linking.services.links import link_requests_submit, observation_link_remove
 
 # Failed requests stay on the dashboard this long, so a parent sees why and what to do.
 FAILED_SHOWN_FOR_DAYS = 14
+CLOSED_UNLINKED = (LinkRequest.State.FAILED, LinkRequest.State.REJECTED)
 
 
 def student_required(view):
@@ -165,7 +166,7 @@ def _dashboard(parent: Parent) -> dict:
     since = timezone.now() - timezone.timedelta(days=FAILED_SHOWN_FOR_DAYS)
     requests = list(
         LinkRequest.objects.filter(parent=parent)
-        .filter(Q(state__in=LinkRequest.OPEN_STATES) | Q(state=LinkRequest.State.FAILED, finished_at__gte=since))
+        .filter(Q(state__in=LinkRequest.OPEN_STATES) | Q(state__in=CLOSED_UNLINKED, finished_at__gte=since))
         .order_by("-created_at")
     )
     links = list(
@@ -179,7 +180,7 @@ def _dashboard(parent: Parent) -> dict:
         "parent": parent,
         "links": links,
         "open_requests": open_requests,
-        "failed_requests": [r for r in requests if r.state == LinkRequest.State.FAILED],
+        "failed_requests": [r for r in requests if r.state in CLOSED_UNLINKED],
         # Something the worker is still doing: the page keeps polling until it is done.
         "pending": bool(open_requests) or any(link.state == ObservationLink.State.REMOVING for link in links),
     }

@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -74,6 +75,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
+    "allauth.mfa",
     "linking.canvas_oauth",
     "linking",
     "linking.audit",
@@ -82,12 +84,14 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "linking.staff.middleware.StaffMfaMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -172,6 +176,12 @@ except (zoneinfo.ZoneInfoNotFoundError, ValueError):
 USE_I18N = True
 USE_TZ = True
 
+# Languages: family letters and emails in English or Spanish; a page's language follows the browser
+# (LocaleMiddleware). Translations live in locale/ and the compiled .mo files are committed.
+LANGUAGES = [("en", "English"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# End of Languages.
+
 # Static files
 
 STATIC_URL = "static/"
@@ -223,6 +233,10 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery
 # The rows are the outbox: every minute, queue again what a lost message or a dead worker left behind.
 CELERY_BEAT_SCHEDULE = {
     "outbox-requeue": {"task": "linking.tasks.outbox_requeue", "schedule": 60.0},
+    # Compare the portal's links with Canvas every night (staff may also run it from the drift page).
+    "reconcile-nightly": {"task": "linking.tasks.reconcile_run", "schedule": crontab(hour=2, minute=30)},
+    # Anonymise the audit log's personal data past LinkPolicy.retention_days.
+    "audit-retention-nightly": {"task": "linking.tasks.audit_retention_apply", "schedule": crontab(hour=3, minute=15)},
 }
 
 # The portal's own address, for links in emails and QR codes made outside a web request.
@@ -272,6 +286,13 @@ SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
 SOCIALACCOUNT_AUTO_SIGNUP = True
 
 # End of Sign in with Canvas.
+
+# Staff second factor (allauth MFA): every /staff/ page needs an authenticator app (TOTP) and a session
+# signed in with it (linking.staff.middleware). Recovery codes are made when the app is set up.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# The name the authenticator app shows next to the code.
+MFA_TOTP_ISSUER = "Family Portal"
+# End of staff second factor.
 
 # Security: on by default outside DEBUG, so a production deploy cannot forget them.
 

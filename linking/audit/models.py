@@ -1,7 +1,9 @@
 """The audit log's one table.
 
 Rows are only ever inserted, by :func:`linking.audit.services.audit_event_record`. The ORM refuses
-updates and deletes here, and database triggers (migration 0001) refuse them for any other client.
+updates and deletes here, and database triggers (migrations 0002 and 0003) refuse them for any other
+client. The one exception is anonymisation, :meth:`AuditEventQuerySet.anonymise`: it blanks
+``personal`` to ``{}`` and changes nothing else, the only UPDATE the triggers let through.
 """
 
 from __future__ import annotations
@@ -20,6 +22,15 @@ def _refuse(*args, **kwargs):
 class AuditEventQuerySet(models.QuerySet):
     # bulk_create is refused too: rows made without the service would not be chained.
     update = _update = delete = _raw_delete = bulk_update = bulk_create = _refuse
+
+    def anonymise(self) -> int:
+        """Blank ``personal`` to ``{}`` on these events, keeping ``personal_digest``; returns how many changed.
+
+        The only write allowed on existing events, for the retention job
+        (:func:`linking.audit.services.audit_personal_data_anonymise`); the chain stays verifiable
+        because ``personal`` enters the hashes only through its digest.
+        """
+        return models.QuerySet.update(self.exclude(personal={}), personal={})
 
 
 class AuditEvent(models.Model):

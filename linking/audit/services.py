@@ -9,10 +9,10 @@ Personal data (names, emails, free text) goes in ``personal`` and enters the has
 ``personal_digest``, sha256 of its canonical JSON. A non-empty ``personal`` also holds a random
 ``_salt``, so that once ``personal`` is blanked nobody can confirm a guessed email against the digest.
 
-Anonymisation (planned, not built): the retention job will set ``personal = {}`` on old events,
-keeping ``personal_digest``; the triggers will allow exactly that one UPDATE, and
-:func:`audit_chain_verify` will accept an empty ``personal`` whose digest differs as "anonymised".
-Until then any mismatch between ``personal`` and its digest is a break.
+Anonymisation (:func:`audit_personal_data_anonymise`, run nightly under ``LinkPolicy.retention_days``)
+sets ``personal = {}`` on old events, keeping ``personal_digest``; the triggers allow exactly that one
+UPDATE (migration 0003), and :func:`audit_chain_verify` accepts an empty ``personal`` whose digest
+differs as "anonymised". Any other mismatch between ``personal`` and its digest is a break.
 """
 
 from __future__ import annotations
@@ -24,14 +24,16 @@ import secrets
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from linking.canvas.redaction import redact
+from linking.models import LinkRequest
 
 from .models import AuditEvent
 
@@ -58,6 +60,13 @@ SECRET_SUFFIXES = ("_token", "_secret", "_password")
 CANVAS_CALL_KEYS = frozenset({"method", "path", "status", "outcome"})
 ACTION = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 OUTCOME = re.compile(r"[a-z][a-z0-9_]*")
+
+VERIFIED = "audit.verified"
+ANONYMISED = "audit.anonymised"
+EXPORTED = "audit.exported"
+CLOSED_LINK_REQUEST_STATES = (LinkRequest.State.LINKED, LinkRequest.State.FAILED, LinkRequest.State.REJECTED)
+# Link request ids per query: well under SQLite's limit on bound parameters.
+ANONYMISE_BATCH = 500
 
 
 def canonical_json(value: Any) -> str:
@@ -212,6 +221,7 @@ class VerifyResult:
     checked: int
     first_broken_id: int | None = None
     reason: str = ""
+    anonymised: int = 0
 
 
 def audit_chain_verify() -> VerifyResult:
@@ -219,15 +229,19 @@ def audit_chain_verify() -> VerifyResult:
 
     Detects an edited field or hash (the event's hash no longer matches its contents), edited
     personal data (no longer matches ``personal_digest``), and a deleted, inserted or reordered event
-    (``prev_hash`` is not the hash of the event before). Cannot detect the newest events being removed
-    or the whole chain being recomputed; that takes a copy of the latest hash kept outside the
-    database.
+    (``prev_hash`` is not the hash of the event before). An empty ``personal`` under the digest of a
+    non-empty one is an anonymised event, not a break; any other ``personal`` must match its digest.
+    Cannot detect the newest events being removed or the whole chain being recomputed; that takes a
+    copy of the latest hash kept outside the database.
     """
-    expected_prev, previous_id, checked = GENESIS, None, 0
+    expected_prev, previous_id, checked, anonymised = GENESIS, None, 0, 0
     for event in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
         checked += 1
         reason = ""
-        if personal_digest(event.personal) != event.personal_digest:
+        digest_differs = personal_digest(event.personal) != event.personal_digest
+        # Anonymisation blanks personal to {} and keeps the digest of what it held.
+        blanked = digest_differs and event.personal == {}
+        if digest_differs and not blanked:
             reason = "its personal data does not match personal_digest"
         elif event_hash(event) != event.hash:
             reason = "its contents do not match its hash (edited)"
@@ -235,6 +249,99 @@ def audit_chain_verify() -> VerifyResult:
             after = f"event {previous_id}" if previous_id is not None else "the start of the chain"
             reason = f"it does not follow {after} (an event was deleted, inserted or reordered)"
         if reason:
-            return VerifyResult(ok=False, checked=checked, first_broken_id=event.pk, reason=reason)
-        expected_prev, previous_id = event.hash, event.pk
-    return VerifyResult(ok=True, checked=checked)
+            return VerifyResult(
+                ok=False, checked=checked, first_broken_id=event.pk, reason=reason, anonymised=anonymised
+            )
+        expected_prev, previous_id, anonymised = event.hash, event.pk, anonymised + blanked
+    return VerifyResult(ok=True, checked=checked, anonymised=anonymised)
+
+
+def audit_chain_check(*, actor: AbstractBaseUser | None = None, actor_label: str) -> VerifyResult:
+    """Verify the chain and record the result as an ``audit.verified`` event (outcome ``ok`` or ``broken``).
+
+    The newest ``audit.verified`` event is the "last check" the staff audit page shows; staff (the
+    verify button) and ``manage.py verify_audit`` both come through here.
+    """
+    result = audit_chain_verify()
+    with transaction.atomic():
+        audit_event_record(
+            action=VERIFIED,
+            actor=actor,
+            actor_label=actor_label,
+            subject={},
+            outcome="ok" if result.ok else "broken",
+            data={
+                "checked": result.checked,
+                "first_broken_id": result.first_broken_id,
+                "reason": result.reason,
+                "anonymised": result.anonymised,
+            },
+        )
+    return result
+
+
+def audit_export_record(*, actor: AbstractBaseUser, filters: Mapping[str, Any]) -> int:
+    """Record that ``actor`` exported the events matching ``filters``; returns the newest id the export covers.
+
+    The export streams after this returns, so it is bounded by that id: the ``audit.exported`` event
+    says exactly which rows left the portal, and new events (this one included) stay out of it.
+    """
+    with transaction.atomic():
+        up_to_id = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        audit_event_record(
+            action=EXPORTED,
+            actor=actor,
+            actor_label=AuditEvent.ActorLabel.STAFF,
+            subject={},
+            data={"filters": dict(filters), "up_to_id": up_to_id},
+        )
+    return up_to_id
+
+
+# -- retention ------------------------------------------------------------------------------------
+def _uuid_strings(values: Iterable[Any]) -> list[str]:
+    ids = []
+    for value in values:
+        try:
+            ids.append(str(uuid.UUID(str(value))))
+        except ValueError:
+            continue  # not a link request id this portal made; nothing to match
+    return ids
+
+
+def _closed_link_request_ids(candidate_ids: list[str], *, before) -> set[str]:
+    closed = (
+        LinkRequest.objects.filter(pk__in=candidate_ids, state__in=CLOSED_LINK_REQUEST_STATES)
+        # A rejection may not stamp finished_at; the closing save did touch updated_at.
+        .filter(Q(finished_at__lt=before) | Q(finished_at__isnull=True, updated_at__lt=before))
+        .values_list("pk", flat=True)
+    )
+    return {str(pk) for pk in closed}
+
+
+def audit_personal_data_anonymise(*, older_than_days: int) -> int:
+    """Blank the personal data of events about link requests closed more than ``older_than_days`` ago.
+
+    An event is anonymised when it is itself older than that and its ``subject.link_request`` is a
+    request that ended (linked, failed or rejected) before the cut-off; events of open or recently
+    closed requests keep their personal data. ``personal_digest`` stays, so :func:`audit_chain_verify`
+    still passes. Records an ``audit.anonymised`` event with the count, and returns the count.
+    """
+    if older_than_days < 0:
+        raise ValueError(f"older_than_days must be 0 or more, not {older_than_days!r}")
+    before = timezone.now() - timedelta(days=older_than_days)
+    candidates = AuditEvent.objects.filter(created_at__lt=before, subject__has_key="link_request").exclude(personal={})
+    request_ids = _uuid_strings(candidates.order_by().values_list("subject__link_request", flat=True).distinct())
+    count = 0
+    with transaction.atomic():
+        for start in range(0, len(request_ids), ANONYMISE_BATCH):
+            closed = _closed_link_request_ids(request_ids[start : start + ANONYMISE_BATCH], before=before)
+            if closed:
+                count += candidates.filter(subject__link_request__in=sorted(closed)).anonymise()
+        audit_event_record(
+            action=ANONYMISED,
+            actor_label=AuditEvent.ActorLabel.SYSTEM,
+            subject={},
+            data={"count": count, "older_than_days": older_than_days},
+        )
+    return count

@@ -539,6 +539,26 @@ class CanvasClient:
             return False
         return True
 
+    # -- courses --------------------------------------------------------------------------------
+
+    def list_courses(self, account_id: int | str | None = None) -> list[dict]:
+        """Every course of the account (the client's account by default) and its sub-accounts, with
+        ``total_students`` (all pages). Needs the admin token."""
+        account = quote(str(account_id if account_id is not None else self.account_id), safe="")
+        return self.request(
+            "GET", f"/api/v1/accounts/{account}/courses", params={"include[]": ["total_students"]}, paginate=True
+        )
+
+    def list_course_students(self, course_id: int | str) -> list[dict]:
+        """The course's students, each once, as User objects (all pages); with the admin token they
+        carry ``sis_user_id``. Canvas lists current (active and invited) enrollments only."""
+        return self.request(
+            "GET",
+            f"/api/v1/courses/{quote(str(course_id), safe=':')}/users",
+            params={"enrollment_type[]": ["student"]},
+            paginate=True,
+        )
+
 
 def _require_link(student: Any, method: str, path: str) -> None:
     if isinstance(student, dict) and student.get("observation_link_root_account_ids") == []:

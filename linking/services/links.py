@@ -32,7 +32,8 @@ from linking.canvas import (
     admin_client,
     record_canvas_calls,
 )
-from linking.models import LinkRequest, ObservationLink, Parent
+from linking.models import LinkPolicy, LinkRequest, ObservationLink, Parent
+from linking.services import policy as policy_rules
 from linking.services.people import student_upsert_from_canvas
 
 logger = logging.getLogger(__name__)
@@ -66,21 +67,32 @@ def link_requests_submit(*, parent: Parent, codes: list[str], source: str = Link
         request.code: request
         for request in LinkRequest.objects.filter(parent=parent, state__in=LinkRequest.OPEN_STATES, code__in=codes)
     }
+    policy = LinkPolicy.current()
     created, already_open = [], []
     for code in codes:
         if code in open_requests:
             already_open.append(open_requests[code])
             continue
-        request = LinkRequest.objects.create(parent=parent, code=code, source=source)
+        student = policy_rules.student_for_code(code)
+        request = LinkRequest.objects.create(parent=parent, code=code, source=source, student=student)
+        subject = {"link_request": str(request.id), "parent": parent.pk, "student": student.pk if student else None}
         audit_event_record(
             action="link_request.submitted",
             actor=parent.user,
             actor_label="parent",
-            subject={"link_request": str(request.id), "parent": parent.pk},
+            subject={key: value for key, value in subject.items() if value is not None},
             data={"source": source},
         )
-        link_request_process.delay_on_commit(str(request.id))
         created.append(request)
+        if student is not None and policy_rules.is_blocked(parent=parent, student=student):
+            # Known before redeeming: the code stays unspent, and no link is made even for a moment.
+            _fail(request, LinkRequest.Failure.BLOCKED, [])
+            continue
+        rule = policy_rules.rule_before_redeem(parent=parent, student=student, policy=policy)
+        if rule:
+            _hold(request, rule, [])
+            continue
+        link_request_process.delay_on_commit(str(request.id))
     return Submitted(created=created, already_open=already_open)
 
 
@@ -128,12 +140,45 @@ def link_request_redeem(*, link_request: LinkRequest, canvas: CanvasClient | Non
             raise RetryLater(str(exc)) from exc
         if not students:
             return _fail(link_request, LinkRequest.Failure.UNCERTAIN, calls)
+        verdict = _check_after_redeem(canvas, link_request, students, observer_id)
+        if verdict:
+            return verdict(calls)
         _record_linked(link_request, students, observer_id, calls)
+
+
+def _check_after_redeem(canvas: CanvasClient, link_request: LinkRequest, students: list[dict], observer_id: int):
+    """Apply holds and student rules now that Canvas has named the student; undo the link if one fires.
+
+    Returns a function recording the outcome, or None to record the link. Holds apply even to approved
+    requests; the policy's rules only to requests no one has approved.
+    """
+    parent = link_request.parent
+    policy = LinkPolicy.current()
+    for canvas_student in students:
+        student = student_upsert_from_canvas(canvas_user_id=canvas_student["id"], name=canvas_student["name"])
+        blocked = policy_rules.is_blocked(parent=parent, student=student)
+        rule = (
+            ""
+            if blocked or link_request.reviewed_by_id
+            else policy_rules.rule_for_student(parent=parent, student=student, policy=policy)
+        )
+        if blocked or rule:
+            canvas.unlink(observer_id, student.canvas_user_id)
+            LinkRequest.objects.filter(pk=link_request.pk).update(student=student)
+            link_request.student = student
+            if blocked:
+                return lambda calls: _fail(link_request, LinkRequest.Failure.BLOCKED, calls)
+            return lambda calls, rule=rule: _hold(link_request, rule, calls)
+    return None
 
 
 def _redeem(canvas: CanvasClient, link_request: LinkRequest) -> tuple[list[dict], int]:
     parent = link_request.parent
     observer_id = parent.canvas_user_id or _find_parent_in_canvas(canvas, parent)
+    if link_request.reviewed_by_id and link_request.redeem_started_at and link_request.student_id and observer_id:
+        # Approved after a rule held it: the code is spent and the student known, so the admin link
+        # (idempotent) makes what the code would have.
+        return [canvas.link(observer_id, link_request.student.canvas_user_id)], observer_id
     if link_request.redeem_started_at is not None and observer_id is not None:
         # An earlier attempt may have spent the code: adopt what it made rather than redeem again.
         adopted = _observees_the_portal_does_not_know(canvas, parent, observer_id)
@@ -238,21 +283,55 @@ def _record_linked(link_request: LinkRequest, students: list[dict], observer_id:
     link_request.save(update_fields=["state", "student", "failure", "code", "finished_at", "updated_at"])
 
 
+# Failures staff may retry once the cause is mended; the code is kept for them (it expires anyway).
+RETRYABLE_FAILURES = (
+    LinkRequest.Failure.CANVAS_UNAVAILABLE,
+    LinkRequest.Failure.NOT_AUTHORIZED,
+    LinkRequest.Failure.AMBIGUOUS_ACCOUNT,
+    LinkRequest.Failure.UNCERTAIN,
+)
+
+
 @transaction.atomic
 def _fail(link_request: LinkRequest, failure: str, calls: list[dict]) -> None:
     link_request.state = LinkRequest.State.FAILED
     link_request.failure = failure
-    link_request.code = ""
+    if failure not in RETRYABLE_FAILURES:
+        link_request.code = ""  # spent or worthless: nothing left to keep secret
     link_request.finished_at = timezone.now()
     link_request.save(update_fields=["state", "failure", "code", "finished_at", "updated_at"])
     audit_event_record(
         action="link_request.failed",
         actor=link_request.parent.user,
         actor_label="parent",
-        subject={"link_request": str(link_request.pk), "parent": link_request.parent_id},
+        subject=link_request_subject(link_request),
         canvas_calls=calls,
         outcome=failure,
     )
+
+
+@transaction.atomic
+def _hold(link_request: LinkRequest, rule: str, calls: list[dict]) -> None:
+    link_request.state = LinkRequest.State.HELD
+    link_request.held_rule = rule
+    link_request.save(update_fields=["state", "held_rule", "updated_at"])
+    audit_event_record(
+        action="link_request.held",
+        actor=link_request.parent.user,
+        actor_label="parent",
+        subject=link_request_subject(link_request),
+        canvas_calls=calls,
+        outcome=rule,
+    )
+
+
+def link_request_subject(link_request: LinkRequest) -> dict:
+    subject = {
+        "link_request": str(link_request.pk),
+        "parent": link_request.parent_id,
+        "student": link_request.student_id,
+    }
+    return {key: value for key, value in subject.items() if value is not None}
 
 
 def observation_link_unlink(*, link: ObservationLink, canvas: CanvasClient | None = None) -> None:

@@ -63,3 +63,12 @@ def test_it_makes_no_second_account_for_a_known_email(client, parent):
     assert response.status_code == 302
     assert Parent.objects.get().name == "Maria Garcia"
     assert mail.outbox[-1].to == ["maria@example.com"]
+
+
+def test_a_parent_signing_up_in_spanish_gets_spanish_from_the_school(client):
+    client.post(
+        "/accounts/signup/",
+        {"name": "Lucía Pérez", "email": "lucia@example.test", "password1": "una frase bastante larga"},
+        HTTP_ACCEPT_LANGUAGE="es-MX,es;q=0.9",
+    )
+    assert Parent.objects.get(user__email="lucia@example.test").locale == "es"

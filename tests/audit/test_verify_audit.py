@@ -2,7 +2,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from linking.audit.models import AuditEvent
-from linking.audit.services import audit_chain_verify, event_hash
+from linking.audit.services import VerifyResult, audit_chain_verify, event_hash
 
 from .tampering import tamper
 
@@ -101,3 +101,43 @@ def test_it_reports_how_far_it_got(record_events):
     tamper("UPDATE audit_auditevent SET action = 'link.removed' WHERE id = %s", [events[3].pk])
     result = audit_chain_verify()
     assert (result.ok, result.checked, result.first_broken_id) == (False, 4, events[3].pk)
+
+
+def test_it_passes_a_chain_with_anonymised_events(record_events):
+    events = record_events(3)
+    AuditEvent.objects.filter(pk=events[1].pk).anonymise()
+    assert audit_chain_verify() == VerifyResult(ok=True, checked=3, anonymised=1)
+    assert verify_audit() == "Audit chain OK: 3 events\n"
+
+
+def test_it_still_names_personal_data_edited_after_anonymisation(record_events):
+    events = record_events(3)
+    AuditEvent.objects.filter(pk=events[1].pk).anonymise()
+    tamper("UPDATE audit_auditevent SET personal = %s WHERE id = %s", ['{"parent_name": "Mallory"}', events[1].pk])
+    with broken_at(events[1].pk, "personal data does not match"):
+        verify_audit()
+
+
+def test_it_names_an_event_whose_personal_data_was_added_where_there_was_none(record_events):
+    [event] = record_events(1, personal=None)
+    tamper("UPDATE audit_auditevent SET personal = %s WHERE id = %s", ['{"parent_name": "Mallory"}', event.pk])
+    with broken_at(event.pk, "personal data does not match"):
+        verify_audit()
+
+
+def test_it_records_each_check_as_an_event(record_events):
+    record_events(2)
+    verify_audit()
+    check = AuditEvent.objects.get(action="audit.verified")
+    assert (check.actor_label, check.outcome) == ("system", "ok")
+    assert check.data == {"checked": 2, "first_broken_id": None, "reason": "", "anonymised": 0}
+
+
+def test_it_records_a_broken_check_with_the_first_broken_event(record_events):
+    events = record_events(3)
+    tamper("UPDATE audit_auditevent SET outcome = 'failed' WHERE id = %s", [events[1].pk])
+    with broken_at(events[1].pk, "do not match its hash"):
+        verify_audit()
+    check = AuditEvent.objects.get(action="audit.verified")
+    assert check.outcome == "broken"
+    assert (check.data["checked"], check.data["first_broken_id"]) == (2, events[1].pk)

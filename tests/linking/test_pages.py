@@ -240,3 +240,14 @@ def test_removing_a_link_asks_first_then_queues_the_unlink(client, parent, stude
     link.refresh_from_db()
     assert (link.state, link.removed_by) == (ObservationLink.State.REMOVING, parent.user)
     assert AuditEvent.objects.filter(action="link.remove_requested").count() == 1
+
+
+def test_held_and_declined_requests_say_what_the_school_is_doing(client, parent):
+    LinkRequest.objects.create(parent=parent, code="aB3xZ9", state="held", held_rule="hold_all")
+    LinkRequest.objects.create(parent=parent, state="rejected", finished_at=timezone.now(), review_reason="x")
+    client.force_login(parent.user)
+    page = client.get(reverse("parent_home")).content.decode()
+    assert "Waiting for the school" in page and "reviews some requests before linking" in page
+    assert "Declined by the school" in page and "The school declined this request" in page
+    # A declined request's reason is for the school's records and the email, not the dashboard.
+    assert ">x<" not in page

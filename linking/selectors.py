@@ -1,0 +1,107 @@
+"""Read-side queries for the staff console: what a page lists, fetched in a fixed number of queries.
+
+Writes live in ``linking.services``; these functions only read, and return querysets or lists the
+views can hand straight to a template.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.db.models import Q, QuerySet
+
+from linking.audit.models import AuditEvent
+from linking.models import Course, LinkRequest, PairHold, Student
+
+# What a list may be sorted by (the key is what the URL carries), newest first unless asked otherwise.
+REVIEW_SORTS = {
+    "created": "created_at",
+    "state": "state",
+    "parent": "parent__name",
+    "student": "student__name",
+}
+DEFAULT_REVIEW_SORT = "-created"
+
+
+@dataclass(frozen=True)
+class ReviewFilters:
+    """What staff narrowed the review list to; empty values do not narrow."""
+
+    state: str = ""
+    created_from: date | None = None
+    created_to: date | None = None
+    course: Course | None = None
+    school: int | None = None
+    held_rule: str = ""
+    q: str = ""
+    sort: str = DEFAULT_REVIEW_SORT
+
+
+def link_requests_for_review(filters: ReviewFilters) -> QuerySet[LinkRequest]:
+    """Link requests matching ``filters``, with everything a list row shows joined in (one query a page)."""
+    requests = LinkRequest.objects.select_related("parent__user", "student", "reviewed_by")
+    if filters.state:
+        requests = requests.filter(state=filters.state)
+    if filters.created_from:
+        requests = requests.filter(created_at__date__gte=filters.created_from)
+    if filters.created_to:
+        requests = requests.filter(created_at__date__lte=filters.created_to)
+    # A subquery, not a join through the M2M: a student in two of a school's courses is still one row.
+    if filters.course is not None:
+        requests = requests.filter(student__in=Student.objects.filter(courses=filters.course))
+    if filters.school is not None:
+        requests = requests.filter(student__in=Student.objects.filter(courses__account_id=filters.school))
+    if filters.held_rule:
+        requests = requests.filter(held_rule=filters.held_rule)
+    if filters.q:
+        requests = requests.filter(_matching(filters.q.strip()))
+    return requests.order_by(*_ordering(filters.sort))
+
+
+def _matching(text: str) -> Q:
+    # The student stays unknown until the code is redeemed; those requests match on the parent only.
+    return (
+        Q(student__name__icontains=text)
+        | Q(student__sis_user_id__icontains=text)
+        | Q(parent__name__icontains=text)
+        | Q(parent__user__email__icontains=text)
+    )
+
+
+def _ordering(sort: str) -> list[str]:
+    descending = sort.startswith("-")
+    field = REVIEW_SORTS.get(sort.lstrip("-"))
+    if field is None:
+        return ["-created_at", "-id"]
+    # Ties broken by age then id, so a page boundary never shows a row twice or skips one.
+    return [f"-{field}" if descending else field, "-created_at", "-id"]
+
+
+def review_schools() -> list[int]:
+    """The Canvas account ids (schools) of the courses the portal knows, for the school filter."""
+    return list(
+        Course.objects.exclude(account_id__isnull=True)
+        .order_by("account_id")
+        .values_list("account_id", flat=True)
+        .distinct()
+    )
+
+
+def link_request_timeline(link_request: LinkRequest) -> list[AuditEvent]:
+    """Every audit event about ``link_request`` and the links it made, oldest first.
+
+    Events name their subjects by id in JSON; these lookups work on SQLite and PostgreSQL alike.
+    """
+    about_request = Q(subject__link_request=str(link_request.pk))
+    link_ids = [str(pk) for pk in link_request.observation_links.values_list("pk", flat=True)]
+    if link_ids:
+        about_request |= Q(subject__observation_link__in=link_ids)
+    # The chain's order (id) is the order events were recorded in.
+    return list(AuditEvent.objects.filter(about_request).order_by("id"))
+
+
+def pair_holds_for_review() -> tuple[list[PairHold], list[PairHold]]:
+    """Active holds, then lifted ones, each newest first, with the people a row names."""
+    holds = list(PairHold.objects.select_related("student", "created_by", "lifted_by").order_by("-created_at"))
+    return [hold for hold in holds if hold.is_active], [hold for hold in holds if not hold.is_active]
