@@ -241,9 +241,22 @@ class LinkRequest(models.Model):
         ),
     }
 
+    # Failures staff may retry once the cause is mended; the code is kept for them (it expires anyway).
+    RETRYABLE_FAILURES = (
+        Failure.CANVAS_UNAVAILABLE,
+        Failure.NOT_AUTHORIZED,
+        Failure.AMBIGUOUS_ACCOUNT,
+        Failure.UNCERTAIN,
+    )
+
     @property
     def is_open(self) -> bool:
         return self.state in self.OPEN_STATES
+
+    @property
+    def can_retry(self) -> bool:
+        """A failure Canvas or an unclear account caused, with the code still in hand."""
+        return self.state == self.State.FAILED and self.failure in self.RETRYABLE_FAILURES and bool(self.code)
 
     @property
     def status_text(self) -> str:

@@ -159,7 +159,8 @@ cat <<EOF
            s1030 / student-demo has no enrollment yet, so Canvas refuses her a pairing code
   Parent   david.chen@example.com / parent-demo (also a parent in the simulated Canvas)
            or sign up with any email: the code to confirm it is printed in this terminal
-  Staff    staff@example.com / staff-demo, a superuser for ${WEB_URL}/admin/
+  Staff    staff@example.com / staff-demo: the staff console ${WEB_URL}/staff/ (it asks you to set up an
+           authenticator app first) and ${WEB_URL}/admin/
 
   Logs: ${LOG_DIR}/worker.log (and the emails the worker sends), ${LOG_DIR}/beat.log,
         ${LOG_DIR}/canvas_sim.log (every simulator login). Ctrl-C stops everything.

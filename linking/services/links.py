@@ -283,20 +283,11 @@ def _record_linked(link_request: LinkRequest, students: list[dict], observer_id:
     link_request.save(update_fields=["state", "student", "failure", "code", "finished_at", "updated_at"])
 
 
-# Failures staff may retry once the cause is mended; the code is kept for them (it expires anyway).
-RETRYABLE_FAILURES = (
-    LinkRequest.Failure.CANVAS_UNAVAILABLE,
-    LinkRequest.Failure.NOT_AUTHORIZED,
-    LinkRequest.Failure.AMBIGUOUS_ACCOUNT,
-    LinkRequest.Failure.UNCERTAIN,
-)
-
-
 @transaction.atomic
 def _fail(link_request: LinkRequest, failure: str, calls: list[dict]) -> None:
     link_request.state = LinkRequest.State.FAILED
     link_request.failure = failure
-    if failure not in RETRYABLE_FAILURES:
+    if failure not in LinkRequest.RETRYABLE_FAILURES:
         link_request.code = ""  # spent or worthless: nothing left to keep secret
     link_request.finished_at = timezone.now()
     link_request.save(update_fields=["state", "failure", "code", "finished_at", "updated_at"])

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from linking.audit.services import audit_event_record
 from linking.models import LinkRequest, ObservationLink, PairHold, Student
-from linking.services.links import RETRYABLE_FAILURES, link_request_subject
+from linking.services.links import link_request_subject
 
 
 def _locked(link_request: LinkRequest) -> LinkRequest:
@@ -99,9 +99,9 @@ def link_request_retry(*, link_request: LinkRequest, by: AbstractBaseUser) -> Li
     from linking.tasks import link_request_process
 
     request = _locked(link_request)
-    if request.state != LinkRequest.State.FAILED or request.failure not in RETRYABLE_FAILURES:
+    if request.state != LinkRequest.State.FAILED or request.failure not in LinkRequest.RETRYABLE_FAILURES:
         raise ValueError("Only a request that failed because of Canvas or an unclear account can be retried.")
-    if not request.code:
+    if not request.can_retry:
         raise ValueError("This request no longer has its code; the parent needs a new one.")
     previous = request.failure
     request.state = LinkRequest.State.WAITING

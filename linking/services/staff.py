@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import AbstractBaseUser, Group, Permission
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
@@ -26,8 +26,22 @@ from linking.models import LinkPolicy
 STAFF_GROUP = "School staff"
 ADMIN_GROUP = "Staff admin"
 STAFF_GROUPS = (STAFF_GROUP, ADMIN_GROUP)
+GROUP_PERMISSIONS = {
+    STAFF_GROUP: ("review_link_requests",),
+    ADMIN_GROUP: ("review_link_requests", "manage_staff"),
+}
 
 POLICY_FIELDS = ("mode", "max_observers", "watched_domains", "hold_flagged_students", "retention_days")
+
+
+def staff_group(name: str) -> Group:
+    """The staff group, made again with its permissions if it went missing (a restored database)."""
+    group, created = Group.objects.get_or_create(name=name)
+    if created:
+        group.permissions.set(
+            Permission.objects.filter(content_type__app_label="linking", codename__in=GROUP_PERMISSIONS[name])
+        )
+    return group
 
 
 class StaffError(Exception):
@@ -92,7 +106,7 @@ def staff_member_create(*, email: str, name: str = "", admin: bool = False, by: 
     previous_role = "" if created else staff_role(user)
     role = "admin" if admin else "staff"
     user.groups.remove(*Group.objects.filter(name__in=STAFF_GROUPS))
-    user.groups.add(Group.objects.get(name=ADMIN_GROUP if admin else STAFF_GROUP))
+    user.groups.add(staff_group(ADMIN_GROUP if admin else STAFF_GROUP))
     if created or previous_role != role:
         audit_event_record(
             action="staff_member.created" if not previous_role else "staff_member.role_changed",

@@ -19,7 +19,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from linking.models import LinkRequest, ObservationLink, PairHold, Student
 from linking.selectors import link_request_timeline, link_requests_for_review, pair_holds_for_review
-from linking.services.links import RETRYABLE_FAILURES
 from linking.services.review import (
     link_request_approve,
     link_request_reject,
@@ -115,9 +114,6 @@ def request_detail(request: HttpRequest, pk) -> HttpResponse:
             "link_request": link_request,
             "links": links,
             "timeline": link_request_timeline(link_request),
-            "can_retry": link_request.state == LinkRequest.State.FAILED
-            and link_request.failure in RETRYABLE_FAILURES
-            and bool(link_request.code),
         },
     )
 

@@ -3,14 +3,10 @@ for one student or a whole course."""
 
 from __future__ import annotations
 
-import importlib
 import re
 from datetime import timedelta
-from types import SimpleNamespace
 
 import pytest
-from django.apps import apps
-from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
@@ -25,16 +21,6 @@ from tests.staff.conftest import student_make
 canvas_settings = linking_fixtures.canvas_settings
 celery_worker = linking_fixtures.celery_worker
 family = linking_fixtures.family
-
-
-@pytest.fixture(autouse=True)
-def _staff_groups(request):
-    """The tests with a real worker run on a transactional database, which an earlier such test
-    flushed, taking the staff groups migration 0004 made; make them again before ``staff``."""
-    if "family" in request.fixturenames:
-        request.getfixturevalue("transactional_db")
-        groups = importlib.import_module("linking.migrations.0004_staff_groups")
-        groups.create_groups(apps, SimpleNamespace(connection=connection))
 
 
 def ready_code(student, by, code: str = "Il1O0x") -> PairingCode:

@@ -11,6 +11,7 @@ from django.db import transaction
 
 from linking.models import Parent
 from linking.services.people import parent_register
+from linking.services.staff import ADMIN_GROUP, staff_group
 
 # David Chen is also a parent in the simulator's demo school, so linking adopts his Canvas account.
 PARENT_EMAIL = "david.chen@example.com"
@@ -52,7 +53,11 @@ class Command(BaseCommand):
                 parent_register(user=parent_user, name=PARENT_NAME)
             if _account(STAFF_EMAIL, STAFF_PASSWORD, is_staff=True, is_superuser=True):
                 made.append("staff")
+            get_user_model().objects.get(email__iexact=STAFF_EMAIL).groups.add(staff_group(ADMIN_GROUP))
         state = f"created {' and '.join(made)}" if made else "already there"
         self.stdout.write(f"Demo portal accounts ({state}):")
         self.stdout.write(f"  parent  {PARENT_EMAIL} / {PARENT_PASSWORD}  (also a parent in the simulated Canvas)")
-        self.stdout.write(f"  staff   {STAFF_EMAIL} / {STAFF_PASSWORD}  (superuser, for /admin/)")
+        self.stdout.write(
+            f"  staff   {STAFF_EMAIL} / {STAFF_PASSWORD}  (staff admin for /staff/: set up an authenticator app"
+            " on the first visit; superuser for /admin/)"
+        )
