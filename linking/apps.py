@@ -5,3 +5,10 @@ class LinkingConfig(AppConfig):
     name = "linking"
     verbose_name = "Linking parents to students"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from allauth.mfa.signals import authenticator_added
+
+        from linking.staff.middleware import record_activation_as_second_factor
+
+        authenticator_added.connect(record_activation_as_second_factor, dispatch_uid="staff-mfa-activation")

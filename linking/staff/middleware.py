@@ -15,6 +15,7 @@ Both pages take ``next`` back to the staff page (allauth's set-up page ends at t
 from __future__ import annotations
 
 from allauth.account.authentication import get_authentication_records
+from allauth.account.internal.flows.login import record_authentication
 from allauth.mfa.models import Authenticator
 from allauth.mfa.utils import is_mfa_enabled
 from django.contrib.auth import REDIRECT_FIELD_NAME
@@ -53,3 +54,13 @@ class StaffMfaMiddleware:
     def _redirect(url_name: str, request: HttpRequest) -> HttpResponseRedirect:
         query = urlencode({REDIRECT_FIELD_NAME: request.get_full_path()})
         return HttpResponseRedirect(f"{reverse(url_name)}?{query}")
+
+
+def record_activation_as_second_factor(sender, request, user, authenticator, **kwargs) -> None:
+    """Count setting up the authenticator app as this session's second factor.
+
+    Activation checks a code from the new app, which is the same proof a sign-in asks for; without this,
+    staff who have just set the app up would be asked for another code on the very next page.
+    """
+    if request is not None and authenticator.type == Authenticator.Type.TOTP:
+        record_authentication(request, user, "mfa", id=authenticator.pk, type=authenticator.type)
