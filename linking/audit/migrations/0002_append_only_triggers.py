@@ -8,6 +8,7 @@ SQLite drops a table's triggers whenever a migration rebuilds the table (most Al
 operations there do), so a later migration that alters this table must create them again.
 """
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import migrations
 
 POSTGRESQL_CREATE = [
@@ -62,7 +63,8 @@ SQLITE_DROP = [
 def _run(schema_editor, statements_by_vendor):
     vendor = schema_editor.connection.vendor
     if vendor not in statements_by_vendor:
-        raise NotImplementedError(f"no append-only triggers for {vendor}")
+        # Settings accept only these two databases; anything else must not migrate without its triggers.
+        raise ImproperlyConfigured(f"The audit log supports PostgreSQL and SQLite, not {vendor}.")
     for sql in statements_by_vendor[vendor]:
         # params=None: the statements contain '%' (plpgsql format strings), not query placeholders.
         schema_editor.execute(sql, params=None)

@@ -10,6 +10,7 @@ checks the list against the model). Django stores a JSONField on SQLite as text 
 ``json.dumps``, so the empty object arrives as exactly ``'{}'``; any other spelling is refused.
 """
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import migrations
 
 SQLITE_UNCHANGED_COLUMNS = (
@@ -71,7 +72,8 @@ SQLITE_DROP = [
 def _run(schema_editor, statements_by_vendor):
     vendor = schema_editor.connection.vendor
     if vendor not in statements_by_vendor:
-        raise NotImplementedError(f"no append-only triggers for {vendor}")
+        # Settings accept only these two databases; anything else must not migrate without its triggers.
+        raise ImproperlyConfigured(f"The audit log supports PostgreSQL and SQLite, not {vendor}.")
     for sql in statements_by_vendor[vendor]:
         # params=None: the statements contain '%' (plpgsql format strings), not query placeholders.
         schema_editor.execute(sql, params=None)
