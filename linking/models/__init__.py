@@ -1,0 +1,19 @@
+"""The portal's records, one module per concept; imported here so ``linking.models.X`` keeps working."""
+
+from .families import LinkRequest, ObservationLink, ObservationLinkQuerySet, PairingCode, Parent, Student
+from .reconciliation import Drift, ReconciliationRun
+from .staff import Course, LinkPolicy, PairHold
+
+__all__ = [
+    "Course",
+    "Drift",
+    "LinkPolicy",
+    "LinkRequest",
+    "ObservationLink",
+    "ObservationLinkQuerySet",
+    "PairHold",
+    "PairingCode",
+    "Parent",
+    "ReconciliationRun",
+    "Student",
+]
