@@ -1,12 +1,15 @@
 """The portal's records, one module per concept; imported here so ``linking.models.X`` keeps working."""
 
 from .families import LinkRequest, ObservationLink, ObservationLinkQuerySet, PairingCode, Parent, Student
+from .imports import ImportRow, ImportRun
 from .reconciliation import Drift, ReconciliationRun
 from .staff import Course, LinkPolicy, PairHold
 
 __all__ = [
     "Course",
     "Drift",
+    "ImportRow",
+    "ImportRun",
     "LinkPolicy",
     "LinkRequest",
     "ObservationLink",
