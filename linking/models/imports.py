@@ -25,6 +25,7 @@ class ImportRun(models.Model):
         SIS_IMPORT = "sis_import", _("Canvas SIS import")
 
     class State(models.TextChoices):
+        CHECKING = "checking", _("Being checked")
         PREVIEW = "preview", _("Checked, not started")
         QUEUED = "queued", _("Queued")
         RUNNING = "running", _("Running")
@@ -41,7 +42,10 @@ class ImportRun(models.Model):
     filename = models.CharField(max_length=255)
     # The same file again (a nightly export that did not change) is recognised, and makes nothing new.
     file_sha256 = models.CharField(max_length=64, db_index=True)
-    state = models.CharField(max_length=16, choices=State.choices, default=State.PREVIEW)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.CHECKING)
+    dry_run = models.BooleanField(default=False, help_text=_("Check and preview only: no Canvas writes."))
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=64, blank=True)
     # The preview's counts (new parents, new links, already linked, skipped, errors) and, once done,
     # the outcome counts and Canvas calls.
     preview = models.JSONField(default=dict)
