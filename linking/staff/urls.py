@@ -8,4 +8,6 @@ urlpatterns = [
     path("reconciliation/", include("linking.staff.reconciliation")),
     path("audit/", include("linking.staff.audit")),
     path("letters/", include("linking.staff.letters")),
+    path("imports/", include("linking.staff.imports")),
+    path("imports/runs/", include("linking.staff.import_runs")),
 ]

@@ -1,0 +1,1 @@
+"""Bulk family imports from the SIS: reading files, checking rows, working them in Canvas."""

@@ -1,0 +1,3 @@
+"""Staff console: import_runs."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Staff console: imports."""
+
+urlpatterns: list = []
