@@ -119,6 +119,9 @@ _SUPPORTED_ENGINES = {"django.db.backends.sqlite3", "django.db.backends.postgres
 if DATABASES["default"]["ENGINE"] not in _SUPPORTED_ENGINES:
     # django-environ turns an unknown scheme into an engine name that only fails at first query.
     raise ImproperlyConfigured("DATABASE_URL must start with postgres:// or sqlite:///.")
+if RUNNING_TESTS and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # One test database per test process, so that two runs on one server do not drop each other's.
+    DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", f"test_{DATABASES['default']['NAME']}_{os.getpid()}")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web process and the worker write to one file: take the write lock when a transaction
     # starts rather than failing with "database is locked" when a reader later tries to write.
