@@ -289,6 +289,7 @@ def outbox_requeue() -> dict:
     for pk in unlinks:
         observation_link_unlink.delay(str(pk))
     counts = {"link_requests": len(requests), "pairing_codes": len(pairing_codes), "unlinks": len(unlinks)}
+    counts.update(import_runs_requeue())  # defined in "imports: run" below
     if any(counts.values()):
         logger.warning("outbox: queued again %s", counts)
     return counts
@@ -441,3 +442,199 @@ def audit_retention_apply() -> int:
 
 
 # -- end of audit retention -----------------------------------------------------------------------
+
+
+# -- imports: check -------------------------------------------------------------------------------
+# One pass of a check stops after this long and queues the rest, well inside the task time limit.
+IMPORT_CHECK_PASS_SECONDS = 240.0
+
+
+def claim_import_run_check(run_id: str, *, task_id: str):
+    """Claim a run being checked; None when another task holds it or the check is over."""
+    from linking.models import ImportRun
+
+    now = timezone.now()
+    won = (
+        ImportRun.objects.filter(pk=run_id, state=ImportRun.State.CHECKING)
+        .filter(_claimable(task_id, now))
+        .update(claimed_at=now, claimed_by=task_id, updated_at=now)
+    )
+    if not won:
+        return None
+    return ImportRun.objects.get(pk=run_id)
+
+
+def release_import_run_check(run_id: str) -> None:
+    from linking.models import ImportRun
+
+    ImportRun.objects.filter(pk=run_id, state=ImportRun.State.CHECKING).update(
+        claimed_at=None, claimed_by="", updated_at=timezone.now()
+    )
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None, ignore_result=True)
+def import_run_check_process(self, run_id: str) -> None:
+    """Check an import run's rows against the portal and Canvas (reads only) and save its preview.
+
+    A long file is checked in passes that each queue the next; a drop-folder run (nobody is there to
+    press Start) is started once its check is done.
+    """
+    from linking.services import imports
+
+    run = claim_import_run_check(run_id, task_id=self.request.id or "eager")
+    if run is None:
+        return
+    finished: list[bool] = []
+    _work_claimed(
+        self,
+        lambda: finished.append(imports.import_run_check(run=run, seconds=IMPORT_CHECK_PASS_SECONDS)),
+        release=lambda: release_import_run_check(run_id),
+        what=f"import run check {run_id}",
+    )
+    if not finished[0]:
+        release_import_run_check(run_id)
+        import_run_check_process.delay(run_id)
+        return
+    try:
+        imports.import_run_start_if_unattended(run)
+    except Exception:
+        logger.exception("import run %s: checked, but it could not be started", run_id)
+
+
+@shared_task(ignore_result=True)
+def import_drop_folder_pickup() -> dict:
+    """Every 5 minutes: queue again checks a lost message or a dead worker left behind, then import
+    the files waiting in ``IMPORT_DROP_FOLDER`` (when it is set)."""
+    from pathlib import Path
+
+    from linking.models import ImportRun
+    from linking.services.imports import import_drop_folder_scan
+
+    now = timezone.now()
+    lost = ImportRun.objects.filter(state=ImportRun.State.CHECKING).filter(
+        Q(claimed_at__isnull=True, updated_at__lte=now - LOST_MESSAGE) | Q(claimed_at__lte=now - STALE_CLAIM)
+    )
+    requeued = [str(pk) for pk in lost.values_list("pk", flat=True)]
+    for pk in requeued:
+        import_run_check_process.delay(pk)
+    runs = []
+    if folder := getattr(settings, "IMPORT_DROP_FOLDER", ""):
+        if Path(folder).is_dir():
+            runs = import_drop_folder_scan(folder=Path(folder))
+        else:
+            logger.error("IMPORT_DROP_FOLDER %s is not a folder this worker can read", folder)
+    return {"checks_requeued": len(requeued), "files_imported": len(runs)}
+
+
+# -- end of imports: check ------------------------------------------------------------------------
+
+
+# -- imports: run ---------------------------------------------------------------------------------
+def claim_import_run(run_id: str, *, task_id: str):
+    """Claim a queued run (queued → running); None when another task holds it, or it is paused or over."""
+    from django.db.models.functions import Coalesce
+
+    from linking.models import ImportRun
+
+    now = timezone.now()
+    won = (
+        ImportRun.objects.filter(pk=run_id)
+        .filter(Q(state=ImportRun.State.QUEUED) | Q(Q(state=ImportRun.State.RUNNING) & _claimable(task_id, now)))
+        .update(
+            state=ImportRun.State.RUNNING,
+            claimed_at=now,
+            claimed_by=task_id,
+            started_at=Coalesce(F("started_at"), now),
+            updated_at=now,
+        )
+    )
+    if not won:
+        return None
+    return ImportRun.objects.select_related("created_by").get(pk=run_id)
+
+
+def release_import_run(run_id: str) -> None:
+    from linking.models import ImportRun
+
+    ImportRun.objects.filter(pk=run_id, state=ImportRun.State.RUNNING).update(
+        claimed_at=None, claimed_by="", updated_at=timezone.now()
+    )
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None, ignore_result=True)
+def import_run_process(self, run_id: str) -> None:
+    """Start or resume an import run: fan its waiting rows out to batch tasks, or (``sis_import``)
+    submit it to Canvas as one SIS import and follow that to the end."""
+    from linking.models import ImportRun
+    from linking.services import import_runs
+
+    run = claim_import_run(run_id, task_id=self.request.id or "eager")
+    if run is None:
+        return
+    if run.method == ImportRun.Method.SIS_IMPORT:
+        _work_claimed(
+            self,
+            lambda: import_runs.import_run_sis_process(run=run),
+            release=lambda: release_import_run(run_id),
+            what=f"import run {run_id} (SIS import)",
+        )
+        return
+    import_runs.import_run_fan_out(run=run)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None, ignore_result=True)
+def import_rows_process(self, run_id: str, row_ids: list[int]) -> None:
+    """Work one batch of an import run's rows; rows Canvas could not take now are retried with backoff.
+
+    Each row is claimed (waiting, or held by this task or a dead worker), so a redelivered or repeated
+    message does no row twice; a pause or a cancel stops the batch between rows.
+    """
+    from linking.models import ImportRun
+    from linking.services import import_runs
+
+    rows = import_runs.import_rows_claim(run_id=run_id, row_ids=row_ids, task_id=self.request.id or "eager")
+    waiting = import_runs.import_rows_work(rows=rows) if rows else []
+    running = ImportRun.objects.filter(pk=run_id, state=ImportRun.State.RUNNING).exists()
+    if waiting and running:
+        raise self.retry(countdown=backoff(self.request.retries, cap=60.0))
+    import_runs.import_run_finish_if_done(run_id=run_id)
+
+
+def import_runs_requeue() -> dict:
+    """Queue again the import work a lost message or a dead worker left behind (safe to call any time).
+
+    Queued runs not picked up; rows a dead worker holds (``STALE_CLAIM``); and the waiting rows of a
+    running run that has finished no row for ``LOST_MESSAGE``. ``outbox_requeue`` calls this.
+    """
+    from django.db.models import Max
+
+    from linking.models import ImportRow, ImportRun
+    from linking.services import import_runs
+
+    now = timezone.now()
+    queued = list(
+        ImportRun.objects.filter(state=ImportRun.State.QUEUED, updated_at__lte=now - LOST_MESSAGE).values_list(
+            "pk", flat=True
+        )
+    )
+    for pk in queued:
+        import_run_process.delay(str(pk))
+    batches = 0
+    for run in ImportRun.objects.filter(state=ImportRun.State.RUNNING):
+        if run.method == ImportRun.Method.SIS_IMPORT:
+            if run.claimed_at is None or run.claimed_at <= now - STALE_CLAIM:
+                import_run_process.delay(str(run.pk))
+                batches += 1
+            continue
+        last = run.rows.aggregate(last=Max("finished_at"))["last"] or run.started_at or run.updated_at
+        idle = last <= now - LOST_MESSAGE
+        stale = run.rows.filter(state=ImportRow.State.CLAIMED, claimed_at__lte=now - STALE_CLAIM).exists()
+        if idle or stale:
+            batches += import_runs.import_run_fan_out(run=run, stale_before=now - STALE_CLAIM, waiting=idle)
+    counts = {"import_runs": len(queued), "import_batches": batches}
+    if any(counts.values()):
+        logger.warning("imports: queued again %s", counts)
+    return counts
+
+
+# -- end of imports: run --------------------------------------------------------------------------

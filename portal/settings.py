@@ -242,6 +242,16 @@ CELERY_BEAT_SCHEDULE = {
     "audit-retention-nightly": {"task": "linking.tasks.audit_retention_apply", "schedule": crontab(hour=3, minute=15)},
 }
 
+# Bulk import drop folder
+# A folder a nightly SIS export is written to; every 5 minutes the worker imports each *.csv there and
+# moves it to processed/ (or failed/, with a .error.txt). Empty: off. The same beat entry also queues
+# again import checks a lost message left behind, so it runs even when the folder is off.
+IMPORT_DROP_FOLDER = env.str("IMPORT_DROP_FOLDER", default="").strip()
+if IMPORT_DROP_FOLDER and not Path(IMPORT_DROP_FOLDER).is_absolute():
+    raise ImproperlyConfigured(f"IMPORT_DROP_FOLDER must be an absolute path, not {IMPORT_DROP_FOLDER!r}.")
+CELERY_BEAT_SCHEDULE["imports-drop-folder"] = {"task": "linking.tasks.import_drop_folder_pickup", "schedule": 300.0}
+# End of the bulk import drop folder.
+
 # The portal's own address, for links in emails and QR codes made outside a web request.
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 if urlsplit(PORTAL_BASE_URL).scheme not in {"http", "https"}:
@@ -261,6 +271,26 @@ CANVAS_ACCOUNT_ID = env.str("CANVAS_ACCOUNT_ID", default="self")
 # requests' advice: a connect timeout slightly over a multiple of 3 s, the TCP retransmission window.
 CANVAS_TIMEOUT_CONNECT = env_number("CANVAS_TIMEOUT_CONNECT", default=3.05)
 CANVAS_TIMEOUT_READ = env_number("CANVAS_TIMEOUT_READ", default=20.0)
+
+# Canvas rate limiter: Canvas throttles per token once about 12 requests are in flight, so every web and
+# worker process shares one cap per token through Redis (linking/canvas/limiter.py). Empty or unset
+# CANVAS_LIMITER_URL means the broker when it is Redis; "local" caps each process on its own.
+CANVAS_MAX_IN_FLIGHT = env_number("CANVAS_MAX_IN_FLIGHT", default=8, kind=int)
+if CANVAS_MAX_IN_FLIGHT < 1:
+    raise ImproperlyConfigured("CANVAS_MAX_IN_FLIGHT must be at least 1 (Canvas fills its bucket at about 12).")
+CANVAS_LIMITER_MAX_WAIT = env_number("CANVAS_LIMITER_MAX_WAIT", default=30.0)
+if CANVAS_LIMITER_MAX_WAIT <= 0:
+    raise ImproperlyConfigured("CANVAS_LIMITER_MAX_WAIT must be a number of seconds above 0.")
+CANVAS_LIMITER_URL = env.str("CANVAS_LIMITER_URL", default="").strip()
+if not CANVAS_LIMITER_URL:
+    CANVAS_LIMITER_URL = CELERY_BROKER_URL if urlsplit(CELERY_BROKER_URL).scheme in {"redis", "rediss"} else ""
+elif CANVAS_LIMITER_URL == "local":
+    CANVAS_LIMITER_URL = ""
+elif urlsplit(CANVAS_LIMITER_URL).scheme not in {"redis", "rediss", "unix"}:
+    raise ImproperlyConfigured(
+        "CANVAS_LIMITER_URL must be a redis://, rediss:// or unix:// URL, or 'local' (one cap per process)."
+    )
+# End of Canvas rate limiter.
 
 # Sign in with Canvas: students sign in with their Canvas account (OAuth2 with PKCE) and get no portal
 # password; parents keep email sign-in above. Without a client id the option is simply not offered.

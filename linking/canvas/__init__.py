@@ -29,6 +29,7 @@ from .errors import (
     CanvasTransient,
     CanvasValidationError,
 )
+from .limiter import CanvasSlotTimeout, LocalLimiter, RedisLimiter, get_limiter
 from .recording import record_canvas_calls
 from .redaction import redact
 
@@ -43,12 +44,16 @@ __all__ = [
     "CanvasNoLinkCreated",
     "CanvasNotAuthorized",
     "CanvasNotFound",
+    "CanvasSlotTimeout",
     "CanvasThrottled",
     "CanvasTransient",
     "CanvasValidationError",
+    "LocalLimiter",
     "PairingCode",
+    "RedisLimiter",
     "admin_client",
     "canvas_client",
+    "canvas_limiter",
     "parse_timestamp",
     "record_canvas_calls",
     "redact",
@@ -70,8 +75,9 @@ def canvas_client(token: str | Literal[_Default.ADMIN] = ADMIN, **options: Any) 
 
     Reads ``CANVAS_BASE_URL``, ``CANVAS_ADMIN_TOKEN``, ``CANVAS_ACCOUNT_ID`` (default ``self``),
     ``CANVAS_TIMEOUT_CONNECT`` (5 s) and ``CANVAS_TIMEOUT_READ`` (30 s); ``options`` go to
-    :class:`CanvasClient`. An explicit ``None`` or empty token raises ValueError instead of quietly
-    becoming the admin: a missing student token must never turn into admin rights.
+    :class:`CanvasClient`; every client shares the process-wide :func:`canvas_limiter`. An explicit
+    ``None`` or empty token raises ValueError instead of quietly becoming the admin: a missing student
+    token must never turn into admin rights.
     """
     from django.conf import settings
     from django.core.exceptions import ImproperlyConfigured
@@ -93,7 +99,21 @@ def canvas_client(token: str | Literal[_Default.ADMIN] = ADMIN, **options: Any) 
             float(getattr(settings, "CANVAS_TIMEOUT_READ", 30.0)),
         ),
     )
+    options.setdefault("limiter", canvas_limiter())
     return CanvasClient(base_url=base_url, token=token, **options)
+
+
+def canvas_limiter() -> LocalLimiter | RedisLimiter:
+    """The process's limiter of requests in flight per token, from ``CANVAS_LIMITER_URL`` (Redis,
+    shared by every worker; empty: this process only), ``CANVAS_MAX_IN_FLIGHT`` and
+    ``CANVAS_LIMITER_MAX_WAIT``."""
+    from django.conf import settings
+
+    return get_limiter(
+        getattr(settings, "CANVAS_LIMITER_URL", ""),
+        max_in_flight=int(getattr(settings, "CANVAS_MAX_IN_FLIGHT", 8)),
+        max_wait=float(getattr(settings, "CANVAS_LIMITER_MAX_WAIT", 30.0)),
+    )
 
 
 def admin_client(**options: Any) -> CanvasClient:

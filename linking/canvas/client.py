@@ -16,6 +16,10 @@ Retry policy
 * Pacing: each response's ``X-Rate-Limit-Remaining`` is remembered per token; while the estimated
   remaining allowance is below ``low_remaining`` the next request with that token first sleeps a little
   (at most ``max_pace_seconds``) so the bucket can drain.
+* Concurrency: with a ``limiter`` (:mod:`linking.canvas.limiter`; the factories in :mod:`linking.canvas`
+  pass the process-wide one) each attempt holds a slot for its token while it is on the wire, and every
+  ``X-Rate-Limit-Remaining`` is reported to it, so all workers together keep few requests in flight per
+  token. Backoff and pacing sleeps hold no slot.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import random
 import re
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -42,6 +47,7 @@ from .errors import (
     CanvasTransient,
     error_for,
 )
+from .limiter import CanvasLimiter
 from .recording import canvas_call_note
 from .redaction import redact
 from .transport import (
@@ -120,6 +126,7 @@ class CanvasClient:
         max_pace_seconds: float = 2.0,
         outflow_per_second: float = 10.0,
         max_pages: int = 1000,
+        limiter: CanvasLimiter | None = None,
     ) -> None:
         parts = urlsplit(base_url.strip())
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -141,6 +148,7 @@ class CanvasClient:
         self.max_pace_seconds = max_pace_seconds
         self.outflow_per_second = outflow_per_second
         self.max_pages = max_pages
+        self.limiter = limiter
         self._auth = BearerAuth(token.strip())
         self._bucket_key = hashlib.sha256(f"{self.base_url}\0{token.strip()}".encode()).hexdigest()
 
@@ -233,7 +241,9 @@ class CanvasClient:
             attempt = failures + throttles + 1
             started = time.monotonic()
             try:
-                response = session.send(prepared, timeout=self.timeout, allow_redirects=False, **environment)
+                with self._slot():
+                    started = time.monotonic()  # the log shows time on the wire, not time waiting for a slot
+                    response = session.send(prepared, timeout=self.timeout, allow_redirects=False, **environment)
             except TRANSPORT_ERRORS as exc:
                 nothing_sent = nothing_was_sent(exc)
                 may_retry = (nothing_sent or method in IDEMPOTENT_METHODS) and failures < self.max_retries
@@ -257,6 +267,7 @@ class CanvasClient:
                     path=path,
                 ) from None
             remember_allowance(self._bucket_key, response)
+            self._observe(response)
             if 200 <= response.status_code < 300:
                 self._log(logging.DEBUG, method, path, response, started, attempt, outcome="ok")
                 return response
@@ -298,6 +309,19 @@ class CanvasClient:
                 method=method,
                 path=redact(response.request.path_url),
             ) from None
+
+    def _slot(self) -> AbstractContextManager[None]:
+        # Taken after pacing and released as soon as the response is in, whatever happened.
+        return self.limiter.slot(self._bucket_key) if self.limiter is not None else nullcontext()
+
+    def _observe(self, response: requests.Response) -> None:
+        if self.limiter is None:
+            return
+        try:
+            remaining = float(response.headers["X-Rate-Limit-Remaining"])
+        except (KeyError, ValueError):
+            return
+        self.limiter.observe(self._bucket_key, remaining)
 
     def _backoff(self, attempt: int) -> None:
         # Full jitter: concurrent workers that failed together must not come back together.
@@ -558,6 +582,23 @@ class CanvasClient:
             params={"enrollment_type[]": ["student"]},
             paginate=True,
         )
+
+    # -- SIS imports ----------------------------------------------------------------------------
+
+    def upload_sis_import(self, archive: bytes) -> dict:
+        """Submit a zip of SIS CSV files (``users.csv``, ``user_observers.csv``) to the root account;
+        returns the SIS import to poll with :meth:`get_sis_import`. A POST, so never retried; sending
+        the same files again does no harm (a SIS import updates users and restores links in place)."""
+        return self.request(
+            "POST",
+            f"/api/v1/accounts/{quote(self.account_id, safe='')}/sis_imports",
+            params={"import_type": "instructure_csv", "extension": "zip"},
+            data=archive,  # the raw zip as the body, named by ``extension``
+        )
+
+    def get_sis_import(self, import_id: int) -> dict:
+        """The SIS import's state: ``workflow_state`` and ``processing_errors`` (``[file, message]``)."""
+        return self.request("GET", f"/api/v1/accounts/{quote(self.account_id, safe='')}/sis_imports/{int(import_id)}")
 
 
 def _require_link(student: Any, method: str, path: str) -> None:

@@ -22,6 +22,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from linking.models import (
     Course,
     Drift,
+    ImportRow,
+    ImportRun,
     LinkRequest,
     ObservationLink,
     PairHold,
@@ -127,6 +129,28 @@ def another_staff_member(world: World) -> dict:
     return {"pk": user.pk}
 
 
+def an_import_run(state: str):
+    def make(world: World) -> dict:
+        run = ImportRun.objects.create(
+            source=ImportRun.Source.UPLOAD,
+            filename=f"families-{world.number()}.csv",
+            file_sha256=f"{world.number():064d}",
+            state=state,
+            preview={"rows": 1},
+        )
+        ImportRow.objects.create(run=run, number=2, student_key="sis_id:S9", parent_email="p@example.com")
+        return {"pk": run.pk}
+
+    return make
+
+
+def an_import_file(world: World) -> dict:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    content = b"student_sis_id,parent_email,parent_first_name,parent_last_name\nS1001,p@example.com,Pat,Parent\n"
+    return {"file": SimpleUploadedFile(f"families-{world.number()}.csv", content, content_type="text/csv")}
+
+
 def own_code(world: World) -> dict:
     return {"pk": world.student.own["pairing_code"].pk}
 
@@ -168,6 +192,17 @@ RULES: dict[str, Rule] = {
     "staff_code_new": Rule("POST", STAFF, kwargs=the_student),
     "staff_letters_course": Rule("GET", STAFF, kwargs=a_course),
     "staff_letters_course_status": Rule("GET", STAFF, kwargs=a_course),
+    "staff_imports": Rule("GET", STAFF),
+    "staff_import_new": Rule("POST", STAFF, data=an_import_file),
+    "staff_import_preview": Rule("GET", STAFF, kwargs=an_import_run("preview")),
+    "staff_import_status": Rule("GET", STAFF, kwargs=an_import_run("checking")),
+    "staff_import_run": Rule("GET", STAFF, kwargs=an_import_run("running")),
+    "staff_import_run_progress": Rule("GET", STAFF, kwargs=an_import_run("running")),
+    "staff_import_run_start": Rule("POST", STAFF, kwargs=an_import_run("preview")),
+    "staff_import_run_pause": Rule("POST", STAFF, kwargs=an_import_run("running")),
+    "staff_import_run_resume": Rule("POST", STAFF, kwargs=an_import_run("paused")),
+    "staff_import_run_cancel": Rule("POST", STAFF, kwargs=an_import_run("running")),
+    "staff_import_report": Rule("GET", STAFF, kwargs=an_import_run("done")),
     # students: only their own codes (another student's code is a 404, tested below)
     "student_home": Rule("GET", STUDENT),
     "pairing_code_new": Rule("POST", STUDENT),

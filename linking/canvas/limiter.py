@@ -1,0 +1,399 @@
+"""How many requests each Canvas token may have in flight, shared by every thread and worker.
+
+Canvas throttles per token with a leaky bucket that every request reserves 50 units of while it runs
+(``canvas-contract.md``, "Throttling"): about 12 requests in flight fill it, whatever their real cost.
+So the portal caps requests in flight per token, below 12, across all of its processes:
+
+    with limiter.slot(bucket_key):     # waits for a slot; raises CanvasSlotTimeout after max_wait
+        response = send(...)
+    limiter.observe(bucket_key, remaining)   # X-Rate-Limit-Remaining of that response
+
+The cap adapts: while the last observed ``X-Rate-Limit-Remaining`` (grown by the bucket's outflow since
+it was seen) is low, fewer slots are handed out (see :func:`effective_cap`), and the full cap comes back
+as the bucket drains. :class:`RedisLimiter` shares slots and observations between processes;
+:class:`LocalLimiter` does the same within one process. ``bucket_key`` is the client's hash of
+(base URL, token): a token never reaches Redis or a log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+from .errors import CanvasTransient
+
+logger = logging.getLogger("linking.canvas")
+
+DEFAULT_MAX_IN_FLIGHT = 8
+UP_FRONT_UNITS = 50.0  # what Canvas reserves per request in flight
+OUTFLOW_PER_SECOND = 10.0  # what Canvas's bucket drains per second
+
+
+class CanvasSlotTimeout(CanvasTransient):
+    """No request slot for the token came free within the limiter's ``max_wait``. Nothing was sent."""
+
+
+class CanvasLimiter(Protocol):
+    """What the client needs from a limiter (see the module docstring)."""
+
+    def slot(self, bucket_key: str) -> AbstractContextManager[None]: ...
+
+    def observe(self, bucket_key: str, remaining: float) -> None: ...
+
+
+@dataclass(frozen=True)
+class Tier:
+    """While the estimated remaining allowance is below ``below``, at most ``cap`` requests run."""
+
+    below: float
+    cap: int
+
+
+def tiers(max_in_flight: int, up_front: float = UP_FRONT_UNITS) -> tuple[Tier, ...]:
+    """The adaptation table, lowest first: over the limit → 1, under two requests' worth → 2,
+    under four requests' worth → half the cap; otherwise the full cap."""
+    return (
+        Tier(0.0, 1),
+        Tier(2 * up_front, min(2, max_in_flight)),
+        Tier(4 * up_front, max(min(2, max_in_flight), max_in_flight // 2)),
+    )
+
+
+def effective_cap(remaining: float | None, max_in_flight: int, table: tuple[Tier, ...]) -> int:
+    """The cap for an estimated remaining allowance (None: nothing observed, full cap)."""
+    if remaining is not None:
+        for tier in table:
+            if remaining < tier.below:
+                return tier.cap
+    return max_in_flight
+
+
+class _Waiting:
+    """Short sleeps with jitter until a deadline, so waiters across workers do not poll in step."""
+
+    def __init__(self, max_wait: float) -> None:
+        self.deadline = time.monotonic() + max_wait
+        self.rounds = 0
+
+    def pause(self) -> bool:
+        """Sleep a little; False once the deadline has passed."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            return False
+        self.rounds += 1
+        time.sleep(min(left, random.uniform(0.5, 1.5) * min(0.1, 0.01 * 2**self.rounds)))
+        return True
+
+
+def _timeout(max_wait: float, cap: int) -> CanvasSlotTimeout:
+    logger.warning("canvas limiter: no request slot within %g s (cap %d in flight per token)", max_wait, cap)
+    return CanvasSlotTimeout(
+        may_have_happened=False,
+        messages=[f"no Canvas request slot came free within {max_wait:g} s (cap {cap} in flight per token)"],
+    )
+
+
+def _validate(max_in_flight: int, max_wait: float) -> None:
+    if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 1:
+        raise ValueError(f"max_in_flight must be a positive int, got {max_in_flight!r}")
+    if max_wait <= 0:
+        raise ValueError(f"max_wait must be > 0, got {max_wait!r}")
+
+
+# -- one process ------------------------------------------------------------------------------------
+
+
+class LocalLimiter:
+    """Slots per token for the threads of one process (when there is no Redis to share them)."""
+
+    def __init__(
+        self,
+        *,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        max_wait: float = 30.0,
+        up_front: float = UP_FRONT_UNITS,
+        outflow_per_second: float = OUTFLOW_PER_SECOND,
+    ) -> None:
+        _validate(max_in_flight, max_wait)
+        self.max_in_flight = max_in_flight
+        self.max_wait = max_wait
+        self.outflow_per_second = outflow_per_second
+        self.tiers = tiers(max_in_flight, up_front)
+        self._lock = threading.Condition()
+        self._holders: dict[str, int] = {}
+        self._seen: dict[str, tuple[float, float]] = {}  # key -> (remaining, monotonic time)
+
+    def __repr__(self) -> str:
+        return f"<LocalLimiter max_in_flight={self.max_in_flight}>"
+
+    def _estimate(self, bucket_key: str) -> float | None:
+        seen = self._seen.get(bucket_key)
+        if seen is None:
+            return None
+        remaining, at = seen
+        return remaining + self.outflow_per_second * (time.monotonic() - at)
+
+    def cap(self, bucket_key: str) -> int:
+        """How many requests with this token may be in flight now."""
+        with self._lock:
+            return effective_cap(self._estimate(bucket_key), self.max_in_flight, self.tiers)
+
+    def in_flight(self, bucket_key: str) -> int:
+        with self._lock:
+            return self._holders.get(bucket_key, 0)
+
+    @contextmanager
+    def slot(self, bucket_key: str) -> Iterator[None]:
+        waiting = _Waiting(self.max_wait)
+        with self._lock:
+            while self._holders.get(bucket_key, 0) >= (
+                cap := effective_cap(self._estimate(bucket_key), self.max_in_flight, self.tiers)
+            ):
+                left = waiting.deadline - time.monotonic()
+                if left <= 0:
+                    raise _timeout(self.max_wait, cap)
+                # A release notifies; the timeout also lets a shrunken cap grow back as the bucket drains.
+                self._lock.wait(min(left, 0.1))
+            self._holders[bucket_key] = self._holders.get(bucket_key, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                left = self._holders[bucket_key] - 1
+                if left:
+                    self._holders[bucket_key] = left
+                else:
+                    del self._holders[bucket_key]
+                self._lock.notify_all()
+
+    def observe(self, bucket_key: str, remaining: float) -> None:
+        with self._lock:
+            self._seen[bucket_key] = (float(remaining), time.monotonic())
+            if len(self._seen) > 1024:  # forget buckets that drained long ago
+                now = time.monotonic()
+                for key, (_, at) in list(self._seen.items()):
+                    if now - at > 600:
+                        del self._seen[key]
+            self._lock.notify_all()
+
+
+# -- every process, through Redis ---------------------------------------------------------------------
+
+# The estimate and the cap, on Redis's clock so that workers on several hosts agree.
+# KEYS[2] = hash {remaining, at_ms}. ARGV[3] = outflow per second, ARGV[4] = max, ARGV[5..] = tier pairs.
+_CAP_LUA = """
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function cap_now(state_key, now, outflow, max_cap, first_tier)
+  local seen = redis.call('HMGET', state_key, 'remaining', 'at_ms')
+  if not seen[1] then return max_cap, false end
+  local estimate = tonumber(seen[1]) + outflow * math.max(0, now - tonumber(seen[2])) / 1000
+  local i = first_tier
+  while ARGV[i] do
+    if estimate < tonumber(ARGV[i]) then return tonumber(ARGV[i + 1]), tostring(estimate) end
+    i = i + 2
+  end
+  return max_cap, tostring(estimate)
+end
+"""
+
+# KEYS[1] = holders (sorted set: holder id -> acquired at, ms). ARGV[1] = holder id, ARGV[2] = lease ms.
+# Returns {acquired 0/1, cap, in flight}.
+_ACQUIRE = (
+    _CAP_LUA
+    + """
+local now = now_ms()
+local lease = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - lease)
+local cap = cap_now(KEYS[2], now, tonumber(ARGV[3]), tonumber(ARGV[4]), 5)
+local held = redis.call('ZCARD', KEYS[1])
+if held < cap then
+  redis.call('ZADD', KEYS[1], now, ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], lease * 2)
+  return {1, cap, held + 1}
+end
+return {0, cap, held}
+"""
+)
+
+# Returns {cap, in flight, estimate or false}.
+_INSPECT = (
+    _CAP_LUA
+    + """
+local now = now_ms()
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+local cap, estimate = cap_now(KEYS[2], now, tonumber(ARGV[3]), tonumber(ARGV[4]), 5)
+return {cap, redis.call('ZCARD', KEYS[1]), estimate}
+"""
+)
+
+# KEYS[1] = state hash. ARGV[1] = remaining, ARGV[2] = ttl ms.
+_OBSERVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], 'remaining', ARGV[1], 'at_ms', now)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+
+class RedisLimiter:
+    """Slots per token shared by every process that uses the same Redis (and key prefix).
+
+    A slot is a member of a sorted set per token, scored with the time it was taken; a Lua script drops
+    members older than ``lease_seconds`` (holders that crashed without releasing) and adds the caller only
+    while fewer than the cap hold one, so check and take are one atomic step. Waiters poll with short
+    jittered sleeps. The last ``X-Rate-Limit-Remaining`` is kept beside it with Redis's time, so every
+    worker computes the same cap. When Redis cannot be reached the process falls back to its own
+    :class:`LocalLimiter` (and logs a warning): Canvas calls go on, capped per process.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        lease_seconds: float = 120.0,
+        max_wait: float = 30.0,
+        up_front: float = UP_FRONT_UNITS,
+        outflow_per_second: float = OUTFLOW_PER_SECOND,
+        prefix: str = "canvas:limiter:",
+    ) -> None:
+        import redis  # only processes that share a limiter need the client library
+
+        _validate(max_in_flight, max_wait)
+        if lease_seconds <= 0:
+            raise ValueError(f"lease_seconds must be > 0, got {lease_seconds!r}")
+        self.max_in_flight = max_in_flight
+        self.lease_ms = int(lease_seconds * 1000)
+        self.max_wait = max_wait
+        self.outflow_per_second = outflow_per_second
+        self.prefix = prefix
+        self.tiers = tiers(max_in_flight, up_front)
+        self._redis_errors = (redis.RedisError, OSError)
+        self._redis = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        self._acquire = self._redis.register_script(_ACQUIRE)
+        self._inspect = self._redis.register_script(_INSPECT)
+        self._observe = self._redis.register_script(_OBSERVE)
+        self._fallback = LocalLimiter(
+            max_in_flight=max_in_flight, max_wait=max_wait, up_front=up_front, outflow_per_second=outflow_per_second
+        )
+        self._warned_at = 0.0
+        self._down_until = 0.0
+
+    def __repr__(self) -> str:
+        # The URL may carry a Redis password: leave it out.
+        return f"<RedisLimiter max_in_flight={self.max_in_flight} prefix={self.prefix!r}>"
+
+    def _keys(self, bucket_key: str) -> list[str]:
+        # The braces keep both keys in one Redis Cluster slot, as a script needs.
+        return [f"{self.prefix}{{{bucket_key}}}:holders", f"{self.prefix}{{{bucket_key}}}:remaining"]
+
+    def _args(self, holder: str) -> list:
+        pairs = [value for tier in self.tiers for value in (tier.below, tier.cap)]
+        return [holder, self.lease_ms, self.outflow_per_second, self.max_in_flight, *pairs]
+
+    def _warn(self, exc: Exception) -> None:
+        now = time.monotonic()
+        # Do not pay a connect timeout on every request while Redis is away; try it again in a while.
+        self._down_until = now + 10
+        if now - self._warned_at > 60:
+            self._warned_at = now
+            logger.warning("canvas limiter: Redis unavailable (%s); capping per process instead", type(exc).__name__)
+
+    def inspect(self, bucket_key: str) -> tuple[int, int, float | None]:
+        """(cap now, requests in flight, estimated remaining allowance or None), across all workers."""
+        cap, held, estimate = self._inspect(keys=self._keys(bucket_key), args=self._args(""))
+        return int(cap), int(held), (float(estimate) if estimate else None)
+
+    def cap(self, bucket_key: str) -> int:
+        """How many requests with this token may be in flight now, across all workers."""
+        return self.inspect(bucket_key)[0]
+
+    def in_flight(self, bucket_key: str) -> int:
+        return self.inspect(bucket_key)[1]
+
+    @contextmanager
+    def slot(self, bucket_key: str) -> Iterator[None]:
+        keys = self._keys(bucket_key)
+        holder = f"{os.getpid()}:{uuid.uuid4().hex}"
+        args = self._args(holder)
+        waiting = _Waiting(self.max_wait)
+        while True:
+            try:
+                redis_is_up = time.monotonic() >= self._down_until
+                if redis_is_up:
+                    acquired, cap, _ = self._acquire(keys=keys, args=args)
+            except self._redis_errors as exc:
+                self._warn(exc)
+                redis_is_up = False
+            if not redis_is_up:
+                with self._fallback.slot(bucket_key):
+                    yield
+                return
+            if acquired:
+                break
+            if not waiting.pause():
+                raise _timeout(self.max_wait, int(cap))
+        try:
+            yield
+        finally:
+            try:
+                self._redis.zrem(keys[0], holder)
+            except self._redis_errors as exc:  # the lease frees the slot in the end
+                self._warn(exc)
+
+    def observe(self, bucket_key: str, remaining: float) -> None:
+        # Kept until the bucket has certainly drained back to the full cap, then Redis forgets it.
+        ttl_ms = int(1000 * (max(0.0, self.tiers[-1].below - remaining) / self.outflow_per_second + 1))
+        self._fallback.observe(bucket_key, remaining)
+        if time.monotonic() < self._down_until:
+            return
+        try:
+            self._observe(keys=self._keys(bucket_key)[1:], args=[float(remaining), ttl_ms])
+        except self._redis_errors as exc:
+            self._warn(exc)
+
+
+# -- the process-wide limiter -----------------------------------------------------------------------------
+
+_limiters: dict[tuple, LocalLimiter | RedisLimiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def get_limiter(url: str, *, max_in_flight: int, max_wait: float = 30.0) -> LocalLimiter | RedisLimiter:
+    """The limiter this process shares between all its clients: Redis-backed for a ``redis://`` or
+    ``rediss://`` URL, otherwise (empty URL) local to the process."""
+    config = (url, max_in_flight, max_wait)
+    with _limiters_lock:
+        limiter = _limiters.get(config)
+        if limiter is None:
+            if url:
+                if not url.startswith(("redis://", "rediss://", "unix://")):
+                    raise ValueError("the Canvas limiter URL must be redis://, rediss:// or unix://")
+                limiter = RedisLimiter(url, max_in_flight=max_in_flight, max_wait=max_wait)
+            else:
+                limiter = LocalLimiter(max_in_flight=max_in_flight, max_wait=max_wait)
+            _limiters[config] = limiter
+        return limiter
+
+
+def _forget_limiters_in_child() -> None:
+    # A forked worker must not inherit the parent's slot counts (or its Redis sockets).
+    global _limiters_lock
+    _limiters.clear()
+    _limiters_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_limiters_in_child)
