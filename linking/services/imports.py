@@ -373,28 +373,18 @@ def _check_failed(run: ImportRun, failure: str) -> None:
 
 
 def import_run_start_if_unattended(run: ImportRun) -> bool:
-    """Start a checked drop-folder run (nobody is there to press Start); False when it is not started.
+    """Start a checked run that nobody will press Start for: the drop folder's, and the command's (whoever
+    typed ``import_families FILE`` asked for the import). False when it is not started.
 
-    Needs ``linking.services.import_runs.import_run_start``; a dry run, or a run from the console or
-    the command, waits for a person.
+    A dry run, or an upload in the console (whose preview a person reads first), is not started.
     """
-    if run.source != ImportRun.Source.DROP_FOLDER or run.dry_run or run.state != ImportRun.State.PREVIEW:
+    from linking.services.import_runs import import_run_start
+
+    unattended = run.source in (ImportRun.Source.DROP_FOLDER, ImportRun.Source.COMMAND)
+    if not unattended or run.dry_run or run.state != ImportRun.State.PREVIEW:
         return False
-    start = import_run_starter()
-    if start is None:
-        logger.warning("import run %s is checked, but this portal cannot start runs yet", run.pk)
-        return False
-    start(run=run, by=None)
+    import_run_start(run=run, by=None)
     return True
-
-
-def import_run_starter():
-    """``linking.services.import_runs.import_run_start``, or None in a portal that cannot run imports yet."""
-    try:
-        from linking.services import import_runs
-    except ImportError:
-        return None
-    return getattr(import_runs, "import_run_start", None)
 
 
 # -- the drop folder ------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from linking.models import ImportRow, ImportRun
-from linking.services.imports import import_run_starter
 from linking.tasks import import_drop_folder_pickup
 from tests.linking.conftest import wait_for
 
@@ -36,6 +35,21 @@ def test_a_dry_run_with_wait_prints_the_counts_and_the_rows_not_imported(family,
     run = ImportRun.objects.get()
     assert (run.source, run.dry_run, run.state) == ("command", True, "preview")
     assert family.admin().find_user_by_login(email) is None
+
+
+def test_the_command_imports_the_file_and_reports_when_done(family, tmp_path):
+    email = f"{family.sim.unique('cmd')}@example.test"
+    path = tmp_path / "families.csv"
+    path.write_text(HEADER + f"S1012,{email},Cam,Dee\n", encoding="utf-8")
+    out = StringIO()
+
+    call_command("import_families", str(path), "--wait", "--poll", "0.1", "--timeout", "60", stdout=out)
+
+    assert "Finished: Done." in out.getvalue()
+    parent = family.admin().find_user_by_login(email)
+    student = family.admin().find_user_by_sis_id("S1012")
+    assert family.admin().show_observee(parent["id"], student["id"]) is not None
+    assert ImportRun.objects.get().rows.get().outcome == ImportRow.Outcome.NEW_PARENT_LINKED
 
 
 def test_a_file_it_cannot_import_stops_with_the_reason(db, tmp_path):
@@ -106,20 +120,10 @@ def test_a_drop_folder_run_is_checked_by_the_worker(family, settings, tmp_path):
 
     import_drop_folder_pickup()
 
-    # Unattended: once checked, the run starts by itself (where this portal can run imports yet). The
-    # test waits until the worker has nothing left to do for it, so it ends with the worker quiet.
-    starts = import_run_starter() is not None
-
-    def quiet():
-        run = ImportRun.objects.first()
-        if run is None or run.state in (ImportRun.State.CHECKING, ImportRun.State.QUEUED):
-            return None
-        if starts and run.rows.filter(state__in=ImportRow.OPEN_STATES).exists():
-            return None
-        return run
-
-    run = wait_for(quiet, message="the drop-folder run to settle")
+    # Unattended: once checked, the run starts by itself and finishes with nobody watching.
+    run = wait_for(
+        lambda: ImportRun.objects.filter(state=ImportRun.State.DONE).first(), message="the drop-folder run to finish"
+    )
     assert run.preview["new_links"] == 1
-    if starts:
-        assert run.started_at is not None
-        assert run.rows.get().state == ImportRow.State.DONE
+    assert run.started_at is not None and run.created_by is None
+    assert run.rows.get().state == ImportRow.State.DONE

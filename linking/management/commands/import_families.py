@@ -19,7 +19,7 @@ from django.urls import NoReverseMatch, reverse
 
 from linking.imports.parsing import ImportFileError
 from linking.models import ImportRow, ImportRun
-from linking.services.imports import import_run_create, import_run_problem_rows, import_run_starter
+from linking.services.imports import import_run_create, import_run_problem_rows
 
 COUNT_LABELS = (
     ("rows", "Rows"),
@@ -68,7 +68,8 @@ class Command(BaseCommand):
             "The worker is checking them."
         )
         if not wait:
-            self.stdout.write(f"Follow it in the staff console: {_console_url('staff_import_preview', run)}")
+            what = "checked" if dry_run else "checked and then run"
+            self.stdout.write(f"It will be {what} by the worker: {_console_url('staff_import_preview', run)}")
             return
         deadline = time.monotonic() + timeout
         run = self._wait(run, deadline, poll, lambda r: r.state != ImportRun.State.CHECKING)
@@ -78,14 +79,7 @@ class Command(BaseCommand):
         if dry_run:
             self.stdout.write("Dry run: nothing was changed in Canvas.")
             return
-        start = import_run_starter()
-        if start is None:
-            self.stdout.write(
-                f"The run is ready to start in the staff console: {_console_url('staff_import_preview', run)}"
-            )
-            return
-        start(run=run, by=None)
-        self.stdout.write("Started.")
+        # The check task starts a command's run by itself, as it does the drop folder's.
         run = self._wait(run, deadline, poll, lambda r: r.state in FINISHED, progress=True)
         self.stdout.write(f"Finished: {run.get_state_display()}.")
         for key, value in sorted(run.summary.items()):
