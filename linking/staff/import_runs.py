@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from linking.imports.report import import_run_report_csv, import_run_report_filename
-from linking.models import ImportRun
+from linking.models import ImportRow, ImportRun
 from linking.services.import_runs import (
     ImportRunRefused,
     import_run_cancel,
@@ -34,10 +34,15 @@ def _run(pk) -> ImportRun:
 
 
 def _context(run: ImportRun) -> dict:
+    outcomes = run.summary.get("outcomes", {})
     return {
         "run": run,
         "progress": import_run_progress(run),
         "pending": run.state in ImportRun.ACTIVE_STATES,
+        "has_actions": run.state in (ImportRun.State.PREVIEW, *ImportRun.ACTIVE_STATES, ImportRun.State.PAUSED),
+        "outcomes": [
+            (ImportRow.Outcome(key).label if key in ImportRow.Outcome.values else key, n) for key, n in outcomes.items()
+        ],
         "methods": ImportRun.Method.choices,
     }
 
