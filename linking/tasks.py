@@ -25,7 +25,7 @@ from linking.services.links import RetryLater
 logger = logging.getLogger(__name__)
 
 # Longer than any one task can run (Celery's time limit), so a claim this old belongs to a dead worker.
-STALE_CLAIM = timedelta(seconds=getattr(settings, "CELERY_TASK_TIME_LIMIT", 600) + 60)
+STALE_CLAIM = timedelta(seconds=settings.WORKER_CLAIM_TIMEOUT)
 # A row still waiting this long after it was saved or released has lost its queue message.
 LOST_MESSAGE = timedelta(minutes=2)
 UNEXPECTED_ERROR_RETRIES = 8

@@ -229,6 +229,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 
 # End of the filesystem broker.
 CELERY_TASK_TIME_LIMIT = 600
+# A claim on a row older than this belongs to a dead worker, and another worker may take the row. It
+# must outlast the longest task (the time limit), or a slow task's row is worked twice.
+WORKER_CLAIM_TIMEOUT = env_number("WORKER_CLAIM_TIMEOUT", default=CELERY_TASK_TIME_LIMIT + 60, kind=int)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 # Lets several portals (or a test run) share one Redis without taking each other's tasks.
