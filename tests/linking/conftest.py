@@ -78,11 +78,10 @@ def _worker_thread():
         yield "thread"
 
 
-def _worker_process(sim, log_dir: Path):
-    queue = f"test-{uuid.uuid4().hex[:8]}"
+def worker_process(queue: str, sim, log_path: Path, **extra_env: str) -> subprocess.Popen:
+    """A ``celery worker`` process on Redis, on its own queue, against this run's PostgreSQL test database."""
     db = connection.settings_dict
     database_url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    app.conf.update(broker_url=REDIS_TEST_URL, task_default_queue=queue)
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -94,31 +93,29 @@ def _worker_process(sim, log_dir: Path):
         "CANVAS_TIMEOUT_READ": "1",
         "SECRET_KEY": settings.SECRET_KEY,
         "PORTAL_BASE_URL": settings.PORTAL_BASE_URL,
+        **extra_env,
     }
     env.pop("PYTEST_VERSION", None)
-    log = open(log_dir / "worker.log", "wb")  # noqa: SIM115 - closed with the process
-    process = subprocess.Popen(  # noqa: S603 - our own worker, fixed arguments
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "portal",
-            "worker",
-            "-Q",
-            queue,
-            "--pool=threads",
-            "--concurrency=4",
-            "--loglevel=INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with open(log_path, "wb") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(  # noqa: S603 - our own worker, fixed arguments
+            [
+                *(sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queue),
+                *("--pool=threads", "--concurrency=4", "--loglevel=INFO"),
+                *("--without-gossip", "--without-mingle", "--without-heartbeat"),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Its own process group, so that a test can kill the worker with everything it started.
+            start_new_session=True,
+        )
+
+
+def _worker_process(sim, log_dir: Path):
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    app.conf.update(broker_url=REDIS_TEST_URL, task_default_queue=queue)
+    process = worker_process(queue, sim, log_dir / "worker.log")
     try:
         wait_for(
             lambda: b"ready" in (log_dir / "worker.log").read_bytes() or process.poll() is not None,
@@ -134,7 +131,6 @@ def _worker_process(sim, log_dir: Path):
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
-        log.close()
 
 
 # -- people ---------------------------------------------------------------------------------------

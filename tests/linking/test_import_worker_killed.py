@@ -5,59 +5,21 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from linking.models import ImportRow, ImportRun
-from tests.linking.conftest import REDIS_TEST_URL, ROOT, use_worker_process, wait_for
+from tests.linking.conftest import use_worker_process, wait_for, worker_process
 from tests.linking.test_import_runs import family_row, make_students, preview_run
 
 CLAIM_TIMEOUT = 2
 
 
-def start_worker(queue: str, sim, log_path) -> subprocess.Popen:
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "CELERY_BROKER_URL": REDIS_TEST_URL,
-        "CELERY_TASK_DEFAULT_QUEUE": queue,
-        "CANVAS_BASE_URL": sim.base_url,
-        "CANVAS_ADMIN_TOKEN": sim.admin_token,
-        "SECRET_KEY": settings.SECRET_KEY,
-        # Short, so that the dead worker's rows are taken over within the test.
-        "WORKER_CLAIM_TIMEOUT": str(CLAIM_TIMEOUT),
-    }
-    env.pop("PYTEST_VERSION", None)
-    return subprocess.Popen(  # noqa: S603 - our own worker, fixed arguments
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "portal",
-            "worker",
-            "-Q",
-            queue,
-            "--pool=threads",
-            "--concurrency=2",
-            "--loglevel=INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=open(log_path, "wb"),
-        stderr=subprocess.STDOUT,  # noqa: SIM115
-        start_new_session=True,
-    )
+def start_worker(queue: str, sim, log_path):
+    # A short claim timeout, so that the dead worker's rows are taken over within the test.
+    return worker_process(queue, sim, log_path, WORKER_CLAIM_TIMEOUT=str(CLAIM_TIMEOUT), CANVAS_TIMEOUT_READ="20")
 
 
 def ready(log_path) -> bool:
