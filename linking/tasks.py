@@ -26,17 +26,20 @@ logger = logging.getLogger(__name__)
 
 # Longer than any one task can run (Celery's time limit), so a claim this old belongs to a dead worker.
 STALE_CLAIM = timedelta(seconds=settings.WORKER_CLAIM_TIMEOUT)
-# A row still waiting this long after it was saved or released has lost its queue message.
-LOST_MESSAGE = timedelta(minutes=2)
+# The longest a task waits before its retry (backoff's cap, with its jitter).
+MAX_BACKOFF = 300.0
+# A row still waiting this long after it was saved or released has lost its queue message. Longer than
+# any retry's wait, so that the outbox never re-queues a row that is only backing off from an outage.
+LOST_MESSAGE = timedelta(seconds=MAX_BACKOFF * 1.5 + 60)
 UNEXPECTED_ERROR_RETRIES = 8
 
 
-def backoff(retries: int, *, cap: float = 300.0) -> float:
+def backoff(retries: int, *, cap: float = MAX_BACKOFF) -> float:
     """Exponential backoff with jitter, so workers that failed together do not return together."""
     return min(cap, 2.0**retries) * random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not security
 
 
-def _work_claimed(task, work, *, release, what: str, retry_cap: float = 300.0) -> None:
+def _work_claimed(task, work, *, release, what: str, retry_cap: float = MAX_BACKOFF) -> None:
     """Run a claimed row's service; on an outage or a crash hand the claim back and retry.
 
     A crash after Canvas answered is what the services' checks exist for (a redeem's

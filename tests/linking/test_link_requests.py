@@ -189,7 +189,10 @@ def test_the_outbox_queues_again_a_request_whose_message_was_lost(family):
     student, parent = family.student(), family.parent()
     # Saved, but its message never reached the broker (Redis restarted, say).
     request = LinkRequest.objects.create(parent=parent, code=family.code_for(student))
+    # Five minutes could be a retry backing off from an outage: left alone, or it would hit Canvas early.
     LinkRequest.objects.filter(pk=request.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
+    assert outbox_requeue()["link_requests"] == 0
+    LinkRequest.objects.filter(pk=request.pk).update(updated_at=timezone.now() - timedelta(minutes=10))
 
     assert outbox_requeue()["link_requests"] == 1
     assert finished(request).state == LinkRequest.State.LINKED
