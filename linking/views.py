@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import wraps
 
 import segno
+from allauth.account.adapter import get_adapter as get_account_adapter
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -18,12 +19,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from linking.forms import AddChildForm, EmailCodeForm
 from linking.models import LinkRequest, ObservationLink, PairingCode, Parent, Student
 from linking.services.codes import pairing_code_email, pairing_code_link_url, pairing_code_request, spell_code
+from linking.services.guessing import CodeEntryRefused
 from linking.services.links import link_requests_submit, observation_link_remove_request
 
 # Failed requests stay on the dashboard this long, so a parent sees why and what to do.
@@ -193,13 +197,42 @@ def add_child(request: HttpRequest, parent: Parent) -> HttpResponse:
         form = AddChildForm(request.POST)
         if form.is_valid():
             source = LinkRequest.Source.QR if request.POST.get("source") == "qr" else LinkRequest.Source.TYPED
-            submitted = link_requests_submit(parent=parent, codes=form.cleaned_data["codes"], source=source)
+            try:
+                submitted = link_requests_submit(
+                    parent=parent,
+                    codes=form.cleaned_data["codes"],
+                    source=source,
+                    address=get_account_adapter(request).get_client_ip(request),
+                )
+            except CodeEntryRefused as refused:
+                # The codes stay in the form, so nothing typed is lost.
+                form.add_error("codes", _code_entry_refused_message(refused))
+                return render(request, "linking/add_child.html", {"form": form}, status=429)
             _report_submitted(request, submitted, form.look_alike_codes())
             return redirect("parent_home")
         return render(request, "linking/add_child.html", {"form": form}, status=400)
     prefilled = request.GET.get("code", "").strip()
     form = AddChildForm(initial={"codes": prefilled} if prefilled else None)
     return render(request, "linking/add_child.html", {"form": form, "from_qr": bool(prefilled)})
+
+
+def _code_entry_refused_message(refused: CodeEntryRefused) -> str:
+    if refused.until is not None:
+        return _(
+            "For your children's safety, entering codes is paused until %(until)s, because several codes "
+            "in a row did not work. If you are sure of your codes, the school office can see this pause "
+            "and lift it."
+        ) % {"until": date_format(timezone.localtime(refused.until), "DATETIME_FORMAT")}
+    if refused.remaining:
+        return ngettext(
+            "You can try %(count)d more code this hour. Enter fewer codes, or try again later.",
+            "You can try %(count)d more codes this hour. Enter fewer codes, or try again later.",
+            refused.remaining,
+        ) % {"count": refused.remaining}
+    return _(
+        "You have tried as many codes as we allow in an hour. Please check your codes with your children "
+        "and try again in an hour."
+    )
 
 
 def _report_submitted(request: HttpRequest, submitted, look_alikes: list[str]) -> None:

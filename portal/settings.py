@@ -255,6 +255,23 @@ if IMPORT_DROP_FOLDER and not Path(IMPORT_DROP_FOLDER).is_absolute():
 CELERY_BEAT_SCHEDULE["imports-drop-folder"] = {"task": "linking.tasks.import_drop_folder_pickup", "schedule": 300.0}
 # End of the bulk import drop folder.
 
+# Guessing pairing codes (linking.services.guessing). Within any hour a parent account may have at most
+# CODE_GUESSES_PER_ACCOUNT codes waiting or wrong, and a network address CODE_GUESSES_PER_ADDRESS; reaching
+# the limit in wrong codes pauses code entry there for CODE_LOCKOUT_HOURS, alerts staff and is audited.
+# CODE_GUESSES_GLOBAL wrong codes in an hour, portal-wide, pause redemption (not entry) for an hour.
+# docs/reliability.md turns these into the number of guesses an attacker gets.
+CODE_GUESSES_PER_ACCOUNT = env_number("CODE_GUESSES_PER_ACCOUNT", default=10, kind=int)
+CODE_GUESSES_PER_ADDRESS = env_number("CODE_GUESSES_PER_ADDRESS", default=30, kind=int)
+CODE_GUESSES_GLOBAL = env_number("CODE_GUESSES_GLOBAL", default=200, kind=int)
+CODE_LOCKOUT_HOURS = env_number("CODE_LOCKOUT_HOURS", default=24, kind=int)
+for _name in ("CODE_GUESSES_PER_ACCOUNT", "CODE_GUESSES_PER_ADDRESS", "CODE_GUESSES_GLOBAL", "CODE_LOCKOUT_HOURS"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be 1 or more.")
+# How many proxies in front of the portal append to X-Forwarded-For; 0 trusts only the connection's
+# address. The per-address limits (here and allauth's) read the client's address through it.
+ALLAUTH_TRUSTED_PROXY_COUNT = env_number("TRUSTED_PROXY_COUNT", default=0, kind=int)
+# End of guessing pairing codes.
+
 # The portal's own address, for links in emails and QR codes made outside a web request.
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 if urlsplit(PORTAL_BASE_URL).scheme not in {"http", "https"}:

@@ -183,12 +183,20 @@ class LinkRequest(models.Model):
     # The Celery task id holding the claim: a redelivered task (its worker died) may take it back.
     claimed_by = models.CharField(max_length=64, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Where the code was entered from, for the per-address limit on guessing codes (services.guessing).
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["state", "updated_at"])]
+        indexes = [
+            models.Index(fields=["state", "updated_at"]),
+            # The guessing limits count recent requests by parent, by address and in all.
+            models.Index(fields=["parent", "created_at"]),
+            models.Index(fields=["client_ip", "created_at"]),
+            models.Index(fields=["failure", "finished_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"link request {self.id} ({self.state})"

@@ -33,6 +33,7 @@ from linking.canvas import (
     record_canvas_calls,
 )
 from linking.models import LinkPolicy, LinkRequest, ObservationLink, Parent
+from linking.services import guessing
 from linking.services import policy as policy_rules
 from linking.services.people import student_upsert_from_canvas
 
@@ -54,11 +55,15 @@ class Submitted:
 
 
 @transaction.atomic
-def link_requests_submit(*, parent: Parent, codes: list[str], source: str = LinkRequest.Source.TYPED) -> Submitted:
+def link_requests_submit(
+    *, parent: Parent, codes: list[str], source: str = LinkRequest.Source.TYPED, address: str | None = None
+) -> Submitted:
     """Save one LinkRequest per code and queue each once the transaction commits.
 
     ``codes`` are already cleaned (trimmed, case kept, deduplicated) by the form. A code this parent
-    already has an open request for is not submitted twice.
+    already has an open request for is not submitted twice. ``address`` is the client's network
+    address; raises :class:`~linking.services.guessing.CodeEntryRefused` past the guessing limits,
+    having saved nothing.
     """
     from linking.tasks import link_request_process
 
@@ -67,6 +72,9 @@ def link_requests_submit(*, parent: Parent, codes: list[str], source: str = Link
         request.code: request
         for request in LinkRequest.objects.filter(parent=parent, state__in=LinkRequest.OPEN_STATES, code__in=codes)
     }
+    guessing.code_entry_check(
+        parent=parent, address=address, count=len([code for code in codes if code not in open_requests])
+    )
     policy = LinkPolicy.current()
     created, already_open = [], []
     for code in codes:
@@ -74,7 +82,9 @@ def link_requests_submit(*, parent: Parent, codes: list[str], source: str = Link
             already_open.append(open_requests[code])
             continue
         student = policy_rules.student_for_code(code)
-        request = LinkRequest.objects.create(parent=parent, code=code, source=source, student=student)
+        request = LinkRequest.objects.create(
+            parent=parent, code=code, source=source, student=student, client_ip=address
+        )
         subject = {"link_request": str(request.id), "parent": parent.pk, "student": student.pk if student else None}
         audit_event_record(
             action="link_request.submitted",
@@ -122,6 +132,9 @@ def link_request_redeem(*, link_request: LinkRequest, canvas: CanvasClient | Non
     Raises :class:`RetryLater` for outages and throttling (the caller releases the claim and retries).
     Every other outcome ends the request, linked or failed, with its audit event.
     """
+    paused_until = guessing.redemption_paused_until()
+    if paused_until is not None:
+        raise RetryLater(f"redeeming codes is paused until {paused_until:%H:%M} (too many wrong codes portal-wide)")
     canvas = canvas or admin_client()
     with record_canvas_calls() as calls:
         try:
@@ -299,6 +312,8 @@ def _fail(link_request: LinkRequest, failure: str, calls: list[dict]) -> None:
         canvas_calls=calls,
         outcome=failure,
     )
+    if failure == LinkRequest.Failure.INVALID_CODE:
+        guessing.code_failure_record(link_request=link_request)
 
 
 @transaction.atomic

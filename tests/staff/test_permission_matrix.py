@@ -15,11 +15,14 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from linking.models import (
+    CodeEntryLockout,
     Course,
     Drift,
     ImportRow,
@@ -102,6 +105,16 @@ def active_hold(world: World) -> dict:
     return {"pk": hold.pk}
 
 
+def active_lockout(world: World) -> dict:
+    lockout = CodeEntryLockout.objects.create(
+        scope=CodeEntryLockout.Scope.ACCOUNT,
+        parent=world.parent_a.parent,
+        failures=10,
+        until=timezone.now() + timedelta(hours=24),
+    )
+    return {"pk": lockout.pk}
+
+
 def the_student(world: World) -> dict:
     return {"pk": world.student.student.pk}
 
@@ -174,6 +187,9 @@ RULES: dict[str, Rule] = {
     "staff_hold_new": Rule("GET", STAFF),
     "staff_hold_lift": Rule("POST", STAFF, kwargs=active_hold, data=lambda w: {"reason": "Order ended"}),
     "staff_student_flag": Rule("POST", STAFF, kwargs=the_student),
+    # code-entry pauses (linking/staff/lockouts.py)
+    "staff_lockouts": Rule("GET", STAFF),
+    "staff_lockout_lift": Rule("POST", STAFF, kwargs=active_lockout),
     # reconciliation (linking/staff/reconciliation.py)
     "staff_drift": Rule("GET", STAFF),
     "staff_reconcile_now": Rule("POST", STAFF),
