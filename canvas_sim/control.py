@@ -131,11 +131,60 @@ def messages(ctx: Ctx):
     }
 
 
+def list_users(ctx: Ctx):
+    """Every user with their logins and the students they observe (active links), for tests that count
+    accounts and links; ``?email=`` keeps the users with that login or email (case-insensitive)."""
+    _require_admin(ctx)
+    email = ctx.param("email")
+    with ctx.store.tx() as tx:
+        users = tx.all(
+            "SELECT * FROM users WHERE ? IS NULL OR lower(email) = lower(?) OR id IN "
+            "(SELECT user_id FROM pseudonyms WHERE lower(unique_id) = lower(?)) ORDER BY id",
+            email,
+            email,
+            email,
+        )
+        ids = [row["id"] for row in users]
+        marks = ",".join("?" * len(ids))
+        logins = tx.all(f"SELECT * FROM pseudonyms WHERE user_id IN ({marks}) ORDER BY id", *ids) if ids else []
+        links = (
+            tx.all(
+                f"SELECT * FROM observation_links WHERE workflow_state = 'active' AND observer_id IN ({marks}) "
+                "ORDER BY id",
+                *ids,
+            )
+            if ids
+            else []
+        )
+    return {
+        "users": [
+            {
+                "id": row["id"],
+                "name": row["name"],
+                "email": row["email"],
+                "workflow_state": row["workflow_state"],
+                "logins": [
+                    {"account_id": p["account_id"], "unique_id": p["unique_id"], "sis_user_id": p["sis_user_id"]}
+                    for p in logins
+                    if p["user_id"] == row["id"]
+                ],
+                "observees": [
+                    {"student_id": link["student_id"], "root_account_id": link["root_account_id"]}
+                    for link in links
+                    if link["observer_id"] == row["id"]
+                ],
+            }
+            for row in users
+        ]
+    }
+
+
 ROUTES = [
     Route("GET", "/__sim__/health", health, auth="none", throttled=False),
     Route("POST", "/__sim__/config", configure, auth="none", throttled=False),
     Route("POST", "/__sim__/config/reset", reset, auth="none", throttled=False),
     Route("POST", "/__sim__/users", make_user, auth="none", throttled=False),
+    Route("GET", "/__sim__/users", list_users, auth="none", throttled=False),
     Route("POST", "/__sim__/tokens", make_token, auth="none", throttled=False),
     Route("GET", "/__sim__/messages", messages, auth="none", throttled=False),
 ]

@@ -16,6 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 import requests
@@ -96,6 +97,11 @@ class Simulator:
             token=token,
             accounts=accounts or [],
         )
+
+    def users(self, email: str | None = None) -> list[dict]:
+        """Every user the simulator holds (or those with this login or email), each with ``logins`` and
+        the students they observe (``observees``, active links only)."""
+        return self.control("GET", "users" + (f"?{urlencode({'email': email})}" if email else ""))["users"]
 
     def make_token(self, user_id: int, *, expires_in: int | None = None, scopes: list[str] | None = None) -> str:
         return self.control("POST", "tokens", user_id=user_id, expires_in=expires_in, scopes=scopes)["access_token"]

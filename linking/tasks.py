@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -26,17 +26,50 @@ logger = logging.getLogger(__name__)
 
 # Longer than any one task can run (Celery's time limit), so a claim this old belongs to a dead worker.
 STALE_CLAIM = timedelta(seconds=settings.WORKER_CLAIM_TIMEOUT)
-# The longest a task waits before its retry (backoff's cap, with its jitter).
-MAX_BACKOFF = 300.0
+# The longest a task waits before its retry (every backoff's cap, before its jitter).
+MAX_BACKOFF = float(settings.TASK_RETRY_BACKOFF_CAP)
 # A row still waiting this long after it was saved or released has lost its queue message. Longer than
 # any retry's wait, so that the outbox never re-queues a row that is only backing off from an outage.
 LOST_MESSAGE = timedelta(seconds=MAX_BACKOFF * 1.5 + 60)
 UNEXPECTED_ERROR_RETRIES = 8
+# The database dropped the connection or could not be reached: like a Canvas outage, retried until it ends.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 
 
 def backoff(retries: int, *, cap: float = MAX_BACKOFF) -> float:
     """Exponential backoff with jitter, so workers that failed together do not return together."""
-    return min(cap, 2.0**retries) * random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not security
+    return min(cap, MAX_BACKOFF, 2.0**retries) * random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not security
+
+
+def _close_broken_connections() -> None:
+    # Django reconnects only between requests and tasks; a connection the server dropped mid-task stays
+    # dead until closed, and would fail the release and the claim of the retry with it.
+    for connection in connections.all(initialized_only=True):
+        if connection.connection is not None and not connection.is_usable():
+            connection.close()
+
+
+def _hand_back(release, what: str) -> None:
+    """Release a claim after a failure; when the database is away, leave it: the retry (same task id) owns it."""
+    try:
+        release()
+    except DATABASE_UNAVAILABLE:
+        _close_broken_connections()
+        try:
+            release()
+        except DATABASE_UNAVAILABLE:
+            logger.warning("%s: the database is unavailable; the retry takes its claim back", what)
+
+
+def _claim_or_retry(task, claim, *, what: str):
+    """Run a task's claim; a dropped database connection retries the task soon instead of losing it
+    until the outbox's next look (a claim it did make belongs to its task id, which the retry keeps)."""
+    try:
+        return claim()
+    except DATABASE_UNAVAILABLE as exc:
+        _close_broken_connections()
+        logger.warning("%s: the database is unavailable (%s); retrying", what, exc)
+        raise task.retry(countdown=backoff(task.request.retries)) from None
 
 
 def _work_claimed(task, work, *, release, what: str, retry_cap: float = MAX_BACKOFF) -> None:
@@ -48,11 +81,16 @@ def _work_claimed(task, work, *, release, what: str, retry_cap: float = MAX_BACK
     try:
         work()
     except RetryLater as exc:
-        release()
+        _hand_back(release, what)
         logger.info("%s: Canvas unavailable (%s); retrying", what, exc)
         raise task.retry(countdown=backoff(task.request.retries, cap=retry_cap)) from None
+    except DATABASE_UNAVAILABLE as exc:
+        _close_broken_connections()
+        _hand_back(release, what)
+        logger.warning("%s: the database is unavailable (%s); retrying", what, exc)
+        raise task.retry(countdown=backoff(task.request.retries, cap=retry_cap)) from None
     except Exception as exc:
-        release()
+        _hand_back(release, what)
         logger.exception("%s failed unexpectedly; retrying", what)
         raise task.retry(
             exc=exc, countdown=backoff(task.request.retries), max_retries=UNEXPECTED_ERROR_RETRIES
@@ -116,7 +154,11 @@ def release_link_request(link_request_id: str) -> None:
 def link_request_process(self, link_request_id: str) -> None:
     """Redeem a parent's code in Canvas (find or create their observer account, then link)."""
     try:
-        request = claim_link_request(link_request_id, task_id=self.request.id or "eager")
+        request = _claim_or_retry(
+            self,
+            lambda: claim_link_request(link_request_id, task_id=self.request.id or "eager"),
+            what=f"link request {link_request_id}",
+        )
     except _ParentBusy:
         raise self.retry(countdown=1 + random.random() * 2) from None  # noqa: S311
     if request is None:
@@ -174,7 +216,11 @@ def pairing_code_clients(pairing_code: PairingCode) -> list[tuple[str, object]]:
 @shared_task(bind=True, acks_late=True, max_retries=None, ignore_result=True)
 def pairing_code_create(self, pairing_code_id: str) -> None:
     """Ask Canvas for a pairing code for the student who requested it."""
-    pairing_code = claim_pairing_code(pairing_code_id, task_id=self.request.id or "eager")
+    pairing_code = _claim_or_retry(
+        self,
+        lambda: claim_pairing_code(pairing_code_id, task_id=self.request.id or "eager"),
+        what=f"pairing code {pairing_code_id}",
+    )
     if pairing_code is None:
         return
     _work_claimed(
@@ -250,7 +296,9 @@ def release_observation_link(link_id: str) -> None:
 @shared_task(bind=True, acks_late=True, max_retries=None, ignore_result=True)
 def observation_link_unlink(self, link_id: str) -> None:
     """Remove a link in Canvas after a parent (or staff) asked to."""
-    link = claim_observation_link(link_id, task_id=self.request.id or "eager")
+    link = _claim_or_retry(
+        self, lambda: claim_observation_link(link_id, task_id=self.request.id or "eager"), what=f"unlink {link_id}"
+    )
     if link is None:
         return
     _work_claimed(
@@ -442,6 +490,14 @@ def audit_retention_apply() -> int:
     if retention_days is None:
         return 0
     return audit_personal_data_anonymise(older_than_days=retention_days)
+
+
+@shared_task(ignore_result=True)
+def audit_anchor_write() -> str:
+    """Nightly: copy the audit chain's head (``SEQ:HASH``) to the log and to ``AUDIT_ANCHOR_FILE``."""
+    from linking.audit.services import audit_anchor_write as write
+
+    return str(write() or "")
 
 
 # -- end of audit retention -----------------------------------------------------------------------

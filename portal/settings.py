@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -79,10 +80,15 @@ INSTALLED_APPS = [
     "linking.canvas_oauth",
     "linking",
     "linking.audit",
+    # Only for its system checks (settings in the 4.0 format); the middleware sends the header.
+    "csp",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Outside every middleware that may query the database, so that it sees their failures too.
+    "portal.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -232,6 +238,11 @@ CELERY_TASK_TIME_LIMIT = 600
 # A claim on a row older than this belongs to a dead worker, and another worker may take the row. It
 # must outlast the longest task (the time limit), or a slow task's row is worked twice.
 WORKER_CLAIM_TIMEOUT = env_number("WORKER_CLAIM_TIMEOUT", default=CELERY_TASK_TIME_LIMIT + 60, kind=int)
+# The longest a task waits before retrying after an outage (Canvas or the database); the outbox calls a
+# waiting row's message lost only after 1.5 times this plus a minute (linking.tasks.LOST_MESSAGE).
+TASK_RETRY_BACKOFF_CAP = env_number("TASK_RETRY_BACKOFF_CAP", default=300.0)
+if TASK_RETRY_BACKOFF_CAP < 1:
+    raise ImproperlyConfigured("TASK_RETRY_BACKOFF_CAP must be at least 1 second.")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 # Lets several portals (or a test run) share one Redis without taking each other's tasks.
@@ -243,7 +254,14 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-nightly": {"task": "linking.tasks.reconcile_run", "schedule": crontab(hour=2, minute=30)},
     # Anonymise the audit log's personal data past LinkPolicy.retention_days.
     "audit-retention-nightly": {"task": "linking.tasks.audit_retention_apply", "schedule": crontab(hour=3, minute=15)},
+    # Copy the audit chain's head out of the database (a log line, and AUDIT_ANCHOR_FILE when set).
+    "audit-anchor-nightly": {"task": "linking.tasks.audit_anchor_write", "schedule": crontab(hour=3, minute=45)},
 }
+# The audit chain cannot show on its own that its newest events were deleted: a nightly copy of its head
+# (SEQ:HASH lines) in a file the database's users cannot rewrite can, and verify_audit checks each one.
+AUDIT_ANCHOR_FILE = env.str("AUDIT_ANCHOR_FILE", default="").strip()
+if AUDIT_ANCHOR_FILE and not Path(AUDIT_ANCHOR_FILE).is_absolute():
+    raise ImproperlyConfigured(f"AUDIT_ANCHOR_FILE must be an absolute path, not {AUDIT_ANCHOR_FILE!r}.")
 
 # Bulk import drop folder
 # A folder a nightly SIS export is written to; every 5 minutes the worker imports each *.csv there and
@@ -262,7 +280,7 @@ CELERY_BEAT_SCHEDULE["imports-drop-folder"] = {"task": "linking.tasks.import_dro
 # docs/reliability.md turns these into the number of guesses an attacker gets.
 CODE_GUESSES_PER_ACCOUNT = env_number("CODE_GUESSES_PER_ACCOUNT", default=10, kind=int)
 CODE_GUESSES_PER_ADDRESS = env_number("CODE_GUESSES_PER_ADDRESS", default=30, kind=int)
-CODE_GUESSES_GLOBAL = env_number("CODE_GUESSES_GLOBAL", default=200, kind=int)
+CODE_GUESSES_GLOBAL = env_number("CODE_GUESSES_GLOBAL", default=100, kind=int)
 CODE_LOCKOUT_HOURS = env_number("CODE_LOCKOUT_HOURS", default=24, kind=int)
 for _name in ("CODE_GUESSES_PER_ACCOUNT", "CODE_GUESSES_PER_ADDRESS", "CODE_GUESSES_GLOBAL", "CODE_LOCKOUT_HOURS"):
     if globals()[_name] < 1:
@@ -355,8 +373,41 @@ if not DEBUG:
     # Trusted only because the portal is deployed behind a TLS proxy that sets this header itself.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = env_number("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000, kind=int)
-# Usually the proxy redirects to HTTPS already; redirecting here as well is opt-in.
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
+# The header covers this host and its own subdomains only (portal.school.org: *.portal.school.org), and
+# "preload" only asks for a listing that someone must still submit; set both to 0 when the portal is
+# served from the school's bare domain and other hosts under it still speak plain HTTP.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+# A second line of defence behind the proxy's own redirect. Not under tests: the test client and the
+# live server speak plain http:// (tests/security checks the production defaults in a fresh process).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not (DEBUG or RUNNING_TESTS))
+# Pairing codes travel in the "Add a child" link's query string: no other site may see it in a Referer.
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): every script and stylesheet is a file of ours, never inline, so
+# nothing else may run even if a page is ever made to carry markup. Forms may post to Canvas as well,
+# since "Sign in with Canvas" posts to the portal, which redirects the form to Canvas. Images may be
+# data: URIs for allauth's authenticator set-up page (its QR code); the portal's own QR codes are inline SVG.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF, CANVAS_BASE_URL],
+        "frame-ancestors": [NONE],
+    },
+}
+# End of security.
+
+# Cache: allauth's rate limits (sign-in, codes, sign-up, password reset) and the TOTP codes already used
+# live here, so every web process must share one: Redis in production, e.g. redis://127.0.0.1:6379/1.
+# The default, memory, is per process and fits one process (the demo, the tests) only.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
 # Logging
 
@@ -364,14 +415,33 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise ImproperlyConfigured(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}.")
 
+# Every handler hides secrets in what it writes (linking.canvas.redaction): a pairing code in a request
+# line's query string (the "Add a child" link, and sign-in's next=), a token, a password. Django's
+# request log (django.server, runserver's) is redefined here to get the filter too.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "redact_secrets": {"()": "linking.canvas.redaction.RedactSecretsFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["redact_secrets"],
+        },
+    },
+    "loggers": {
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }

@@ -13,20 +13,29 @@ Anonymisation (:func:`audit_personal_data_anonymise`, run nightly under ``LinkPo
 sets ``personal = {}`` on old events, keeping ``personal_digest``; the triggers allow exactly that one
 UPDATE (migration 0003), and :func:`audit_chain_verify` accepts an empty ``personal`` whose digest
 differs as "anonymised". Any other mismatch between ``personal`` and its digest is a break.
+
+The chain alone cannot show that its newest events were deleted, nor that the whole chain was
+recomputed by someone who can write to the database. Anchors can: an :class:`Anchor` is an event's id
+and hash copied somewhere the database's users cannot rewrite (``verify_audit`` prints the head; a
+nightly task, :func:`audit_anchor_write`, logs it and appends it to ``AUDIT_ANCHOR_FILE``). Verifying
+with anchors fails when an anchored event is missing or its hash differs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import secrets
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, timedelta
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Q
@@ -36,6 +45,8 @@ from linking.canvas.redaction import redact
 from linking.models import LinkRequest
 
 from .models import AuditEvent
+
+logger = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 SALT_KEY = "_salt"
@@ -222,18 +233,42 @@ class VerifyResult:
     first_broken_id: int | None = None
     reason: str = ""
     anonymised: int = 0
+    anchors: int = 0  # how many anchors were compared
 
 
-def audit_chain_verify() -> VerifyResult:
+@dataclass(frozen=True)
+class Anchor:
+    """One event's id and hash as copied outside the database, written ``SEQ:HASH``."""
+
+    seq: int
+    hash: str
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.hash}"
+
+    @classmethod
+    def parse(cls, text: str) -> Anchor:
+        seq, _, digest = text.strip().partition(":")
+        if not seq.isdigit() or not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise ValueError(f"an anchor is SEQ:HASH (an event id, a colon, 64 hex digits), not {text.strip()!r}")
+        return cls(int(seq), digest)
+
+
+def audit_chain_verify(*, anchors: Iterable[Anchor] = ()) -> VerifyResult:
     """Walk the chain in id order and report the first event that does not fit.
 
     Detects an edited field or hash (the event's hash no longer matches its contents), edited
     personal data (no longer matches ``personal_digest``), and a deleted, inserted or reordered event
     (``prev_hash`` is not the hash of the event before). An empty ``personal`` under the digest of a
     non-empty one is an anonymised event, not a break; any other ``personal`` must match its digest.
-    Cannot detect the newest events being removed or the whole chain being recomputed; that takes a
-    copy of the latest hash kept outside the database.
+    The chain alone cannot show that its newest events were removed or that it was recomputed from
+    some event on; ``anchors`` (copies kept outside the database) can: an anchored event that is
+    missing, or whose hash differs from the copy, is a break.
     """
+    anchored: dict[int, set[str]] = {}
+    for anchor in anchors:
+        anchored.setdefault(anchor.seq, set()).add(anchor.hash)
+    anchor_count = len(anchored)
     expected_prev, previous_id, checked, anonymised = GENESIS, None, 0, 0
     for event in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
         checked += 1
@@ -248,21 +283,79 @@ def audit_chain_verify() -> VerifyResult:
         elif event.prev_hash != expected_prev:
             after = f"event {previous_id}" if previous_id is not None else "the start of the chain"
             reason = f"it does not follow {after} (an event was deleted, inserted or reordered)"
+        elif anchored.pop(event.pk, {event.hash}) != {event.hash}:
+            reason = "its hash differs from the anchor kept outside the database (the chain was rewritten)"
         if reason:
             return VerifyResult(
-                ok=False, checked=checked, first_broken_id=event.pk, reason=reason, anonymised=anonymised
+                ok=False,
+                checked=checked,
+                first_broken_id=event.pk,
+                reason=reason,
+                anonymised=anonymised,
+                anchors=anchor_count,
             )
         expected_prev, previous_id, anonymised = event.hash, event.pk, anonymised + blanked
-    return VerifyResult(ok=True, checked=checked, anonymised=anonymised)
+    if anchored:
+        seq = min(anchored)
+        if previous_id is None or seq > previous_id:
+            ends = f"event {previous_id}" if previous_id is not None else "no event at all"
+            reason = f"the log ends at {ends} but event {seq} was anchored (the newest events were deleted)"
+        else:
+            reason = f"anchored event {seq} is missing (it was deleted and the chain rebuilt around it)"
+        return VerifyResult(
+            ok=False, checked=checked, first_broken_id=seq, reason=reason, anonymised=anonymised, anchors=anchor_count
+        )
+    return VerifyResult(ok=True, checked=checked, anonymised=anonymised, anchors=anchor_count)
 
 
-def audit_chain_check(*, actor: AbstractBaseUser | None = None, actor_label: str) -> VerifyResult:
+def audit_chain_head() -> Anchor | None:
+    """The newest event as an anchor, or None for an empty log."""
+    head = AuditEvent.objects.order_by("-id").values_list("id", "hash").first()
+    return Anchor(*head) if head else None
+
+
+def audit_anchors_read(path: str | Path) -> list[Anchor]:
+    """The anchors in ``path``: one a line, ``SEQ:HASH`` last on the line (a timestamp may come first).
+
+    A file that does not exist yet holds none (the first night has not come); a line that is not an
+    anchor raises ValueError rather than being skipped, since a garbled file must not pass quietly.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    return [Anchor.parse(line.split()[-1]) for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def audit_anchor_write() -> Anchor | None:
+    """Copy the chain's head out of the database: a log line, and a line appended to ``AUDIT_ANCHOR_FILE``.
+
+    The nightly beat task. The log line reaches whatever keeps the logs (another machine, usually);
+    the file should live where the database's users cannot rewrite it (another host, or storage that
+    only appends). ``verify_audit`` and the staff check then compare every anchor in the file.
+    """
+    head = audit_chain_head()
+    if head is None:
+        return None
+    logger.info("audit anchor %s", head)
+    if settings.AUDIT_ANCHOR_FILE:
+        with open(settings.AUDIT_ANCHOR_FILE, "a", encoding="utf-8") as anchors:
+            anchors.write(f"{timezone.now().isoformat(timespec='seconds')} {head}\n")
+    return head
+
+
+def audit_chain_check(
+    *, actor: AbstractBaseUser | None = None, actor_label: str, anchors: Iterable[Anchor] | None = None
+) -> VerifyResult:
     """Verify the chain and record the result as an ``audit.verified`` event (outcome ``ok`` or ``broken``).
 
     The newest ``audit.verified`` event is the "last check" the staff audit page shows; staff (the
-    verify button) and ``manage.py verify_audit`` both come through here.
+    verify button) and ``manage.py verify_audit`` both come through here. ``anchors`` defaults to those
+    in ``AUDIT_ANCHOR_FILE`` (none when it is not set).
     """
-    result = audit_chain_verify()
+    if anchors is None:
+        anchors = audit_anchors_read(settings.AUDIT_ANCHOR_FILE) if settings.AUDIT_ANCHOR_FILE else []
+    result = audit_chain_verify(anchors=anchors)
     with transaction.atomic():
         audit_event_record(
             action=VERIFIED,
@@ -275,6 +368,7 @@ def audit_chain_check(*, actor: AbstractBaseUser | None = None, actor_label: str
                 "first_broken_id": result.first_broken_id,
                 "reason": result.reason,
                 "anonymised": result.anonymised,
+                **({"anchors": result.anchors} if result.anchors else {}),
             },
         )
     return result

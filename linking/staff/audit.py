@@ -96,6 +96,7 @@ def audit_list(request):
         request,
         "staff/audit/list.html",
         {"form": form, "page": page, "rows": rows, "last_check": audit_last_check()},
+        status=400 if form.errors else 200,
     )
 
 

@@ -72,6 +72,7 @@ def letters_home(request: HttpRequest) -> HttpResponse:
             "lang": _lang(request),
             "languages": LETTER_LANGUAGES,
         },
+        status=400 if form.is_bound and form.errors else 200,
     )
 
 
@@ -88,8 +89,11 @@ def courses_sync_view(request: HttpRequest) -> HttpResponse:
 @staff_required
 def code_new(request: HttpRequest, pk: int) -> HttpResponse:
     student = get_object_or_404(Student, pk=pk)
+    # The form is read before anything is saved: a body Django refuses (too large, too many fields)
+    # must leave no code behind a 400.
+    lang = _lang(request)
     pairing_code_request(student=student, by=request.user, actor_label="staff")
-    return redirect(_with_lang(reverse("staff_letters_student", args=[student.pk]), _lang(request)))
+    return redirect(_with_lang(reverse("staff_letters_student", args=[student.pk]), lang))
 
 
 @require_GET
@@ -112,6 +116,7 @@ def letters_student_status(request: HttpRequest, pk: int) -> HttpResponse:
 def letters_course(request: HttpRequest, pk: int) -> HttpResponse:
     course = get_object_or_404(Course, pk=pk)
     if request.method == "POST":
+        lang = _lang(request)  # read before anything is saved, as in code_new
         made = course_pairing_codes_request(course=course, by=request.user)
         messages.success(
             request,
@@ -124,7 +129,7 @@ def letters_course(request: HttpRequest, pk: int) -> HttpResponse:
             if made
             else _("Every student already has a code; nothing new to make."),
         )
-        return redirect(_with_lang(reverse("staff_letters_course", args=[course.pk]), _lang(request)))
+        return redirect(_with_lang(reverse("staff_letters_course", args=[course.pk]), lang))
     students = list(course.students.select_related("user").order_by("name", "pk"))
     return _render_letters(request, "staff/letters/course.html", students, course=course)
 

@@ -10,6 +10,8 @@ stands between a staff member and the page:
    ``account_authentication_methods``; its MFA forms add a ``{"method": "mfa"}`` step.
 
 Both pages take ``next`` back to the staff page (allauth's set-up page ends at the recovery codes).
+The same holds for Django's admin (``/admin/``) and anyone it lets in (``is_staff``): it shows every
+account, token and audit event, and its own sign-in page hands over to allauth's (portal/urls.py).
 """
 
 from __future__ import annotations
@@ -35,20 +37,25 @@ class StaffMfaMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
         self._staff_prefix: str | None = None
+        self._admin_prefix: str | None = None
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if self._is_staff_path(request) and is_staff_member(request.user):
+        if self._needs_second_factor(request):
             if not is_mfa_enabled(request.user, [Authenticator.Type.TOTP]):
                 return self._redirect("mfa_activate_totp", request)
             if not session_used_mfa(request):
                 return self._redirect("mfa_reauthenticate", request)
         return self.get_response(request)
 
-    def _is_staff_path(self, request: HttpRequest) -> bool:
+    def _needs_second_factor(self, request: HttpRequest) -> bool:
         if self._staff_prefix is None:
             # Resolved on first use: the URL conf is not loaded yet when middleware is built.
-            self._staff_prefix = reverse("staff_home")
-        return request.path.startswith(self._staff_prefix)
+            self._staff_prefix, self._admin_prefix = reverse("staff_home"), reverse("admin:index")
+        if request.path.startswith(self._staff_prefix):
+            return is_staff_member(request.user)
+        if request.path.startswith(self._admin_prefix):
+            return request.user.is_authenticated and request.user.is_staff
+        return False
 
     @staticmethod
     def _redirect(url_name: str, request: HttpRequest) -> HttpResponseRedirect:

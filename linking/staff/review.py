@@ -50,9 +50,10 @@ SORTABLE_COLUMNS = [
 
 
 def _next_url(request: HttpRequest, fallback: str) -> str:
-    """Where to go back to: the form's ``next`` if it is on this site, else ``fallback``."""
+    """Where to go back to: the form's ``next`` if it is a path on this site, else ``fallback``."""
     candidate = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(
+    # Only a path: redirect() would take any other word for the name of a view to reverse.
+    if candidate.startswith("/") and url_has_allowed_host_and_scheme(
         candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return candidate
@@ -82,6 +83,8 @@ def request_list(request: HttpRequest) -> HttpResponse:
             "held": LinkRequest.State.HELD,
             "next": request.get_full_path(),
         },
+        # The valid filters still narrow the list; the invalid ones are shown with their errors.
+        status=400 if form.errors else 200,
     )
 
 
@@ -248,8 +251,9 @@ def hold_new(request: HttpRequest) -> HttpResponse:
 
 def _prefilled(form: PairHoldForm) -> dict:
     # The student came from a request's page: show who it is instead of asking again.
-    student_id = form["student"].value()
-    student = Student.objects.filter(pk=student_id).first() if str(student_id or "").isdigit() else None
+    student_id = str(form["student"].value() or "")
+    # isdigit() alone lets through "²" and other digits int() cannot read.
+    student = Student.objects.filter(pk=student_id).first() if student_id.isascii() and student_id.isdigit() else None
     return {"prefilled_student": student}
 
 

@@ -8,11 +8,12 @@ from .tampering import tamper
 
 
 def verify_audit() -> str:
+    """The command's first line (the second names the head, tested in tests/security/test_audit_anchors.py)."""
     from io import StringIO
 
     out = StringIO()
     call_command("verify_audit", stdout=out)
-    return out.getvalue()
+    return out.getvalue().splitlines(keepends=True)[0]
 
 
 def broken_at(event_id: int, reason: str):

@@ -78,7 +78,7 @@ def _worker_thread():
         yield "thread"
 
 
-def worker_process(queue: str, sim, log_path: Path, **extra_env: str) -> subprocess.Popen:
+def worker_process(queue: str, sim, log_path: Path, *, loglevel: str = "INFO", **extra_env: str) -> subprocess.Popen:
     """A ``celery worker`` process on Redis, on its own queue, against this run's PostgreSQL test database."""
     db = connection.settings_dict
     database_url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
@@ -100,7 +100,7 @@ def worker_process(queue: str, sim, log_path: Path, **extra_env: str) -> subproc
         return subprocess.Popen(  # noqa: S603 - our own worker, fixed arguments
             [
                 *(sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", queue),
-                *("--pool=threads", "--concurrency=4", "--loglevel=INFO"),
+                *("--pool=threads", "--concurrency=4", f"--loglevel={loglevel}"),
                 *("--without-gossip", "--without-mingle", "--without-heartbeat"),
             ],
             cwd=ROOT,

@@ -4,6 +4,7 @@ Its environment is built from scratch: the parent's DATABASE_URL, SECRET_KEY or 
 must not leak in.
 """
 
+import ast
 import os
 import subprocess
 import sys
@@ -79,3 +80,21 @@ def test_it_shows_times_in_the_schools_zone_and_refuses_one_that_does_not_exist(
     mars = load_settings("settings.TIME_ZONE", DEBUG="1", TIME_ZONE="Mars/Olympus")
     assert mars.returncode != 0
     assert "TIME_ZONE must be an IANA zone" in mars.stderr
+
+
+def test_the_retry_backoff_cap_bounds_every_retry_and_the_outbox_waits_longer_than_any():
+    # linking.tasks reads the setting at import, so the app registry is set up first.
+    tasks = "(__import__('django').setup(), __import__('linking.tasks', fromlist=['tasks']))[1]"
+    expression = f"(t := {tasks}).MAX_BACKOFF, t.LOST_MESSAGE.total_seconds(), max(t.backoff(30) for _ in range(500))"
+
+    shipped = load_settings(expression, DEBUG="1")
+    assert shipped.returncode == 0, shipped.stderr
+    cap, lost, longest = ast.literal_eval(shipped.stdout)
+    assert (cap, lost) == (300.0, 510.0)
+    assert 300 < longest <= 450
+    short = load_settings(expression, DEBUG="1", TASK_RETRY_BACKOFF_CAP="2")
+    cap, lost, longest = ast.literal_eval(short.stdout)
+    assert (cap, lost) == (2.0, 63.0)
+    assert longest <= 3
+    refused = load_settings("settings.TASK_RETRY_BACKOFF_CAP", DEBUG="1", TASK_RETRY_BACKOFF_CAP="0")
+    assert "TASK_RETRY_BACKOFF_CAP must be at least 1 second" in refused.stderr

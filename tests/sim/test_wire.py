@@ -458,3 +458,21 @@ def test_a_hang_does_the_work_but_answers_too_late(canvas_sim):
 def test_the_control_api_needs_the_admin_token(canvas_sim):
     response = requests.post(canvas_sim.base_url + "/__sim__/config", json={"latency_ms": 5}, timeout=5)
     assert response.status_code == 401
+
+
+def test_the_control_api_lists_users_with_their_logins_and_active_observees(canvas_sim):
+    student, parent = canvas_sim.make_user(student=True), canvas_sim.make_user()
+    gone = canvas_sim.make_user(student=True)
+    for child in (student, gone):
+        code = new_code(canvas_sim, child)
+        call(
+            canvas_sim, "POST", f"/api/v1/users/{parent['id']}/observees", parent["token"], data={"pairing_code": code}
+        )
+    admin(canvas_sim, "DELETE", f"/api/v1/users/{parent['id']}/observees/{gone['id']}")
+
+    [listed] = canvas_sim.users(email=parent["login"].upper())
+    assert (listed["id"], listed["email"]) == (parent["id"], parent["login"])
+    assert [login["unique_id"] for login in listed["logins"]] == [parent["login"]]
+    assert listed["observees"] == [{"student_id": student["id"], "root_account_id": 1}]
+    assert parent["id"] in {user["id"] for user in canvas_sim.users()}
+    assert requests.get(canvas_sim.base_url + "/__sim__/users", timeout=5).status_code == 401
