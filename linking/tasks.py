@@ -500,6 +500,14 @@ def audit_anchor_write() -> str:
     return str(write() or "")
 
 
+@shared_task(ignore_result=True)
+def client_addresses_forget() -> int:
+    """Nightly: forget where codes were entered from once the guessing limits no longer need it."""
+    from linking.services.guessing import client_addresses_forget as forget
+
+    return forget()
+
+
 # -- end of audit retention -----------------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from linking.forms import AddChildForm, EmailCodeForm
@@ -191,6 +192,8 @@ def _dashboard(parent: Parent) -> dict:
 
 
 @require_http_methods(["GET", "POST"])
+# Unspent codes are as good as a password until redeemed: keep them out of any error report.
+@sensitive_post_parameters("codes")
 @parent_required
 def add_child(request: HttpRequest, parent: Parent) -> HttpResponse:
     if request.method == "POST":

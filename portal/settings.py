@@ -255,6 +255,11 @@ CELERY_BEAT_SCHEDULE = {
     # Anonymise the audit log's personal data past LinkPolicy.retention_days.
     "audit-retention-nightly": {"task": "linking.tasks.audit_retention_apply", "schedule": crontab(hour=3, minute=15)},
     # Copy the audit chain's head out of the database (a log line, and AUDIT_ANCHOR_FILE when set).
+    # Forget the network addresses codes were entered from after a week (linking.services.guessing).
+    "client-addresses-forget-nightly": {
+        "task": "linking.tasks.client_addresses_forget",
+        "schedule": crontab(hour=3, minute=30),
+    },
     "audit-anchor-nightly": {"task": "linking.tasks.audit_anchor_write", "schedule": crontab(hour=3, minute=45)},
 }
 # The audit chain cannot show on its own that its newest events were deleted: a nightly copy of its head

@@ -39,6 +39,8 @@ from linking.models import CodeEntryLockout, LinkRequest, Parent
 logger = logging.getLogger(__name__)
 
 WINDOW = timedelta(hours=1)
+# A request's network address is kept this long, for staff looking into a pause; the limits need an hour.
+ADDRESSES_KEPT = timedelta(days=7)
 Scope = CodeEntryLockout.Scope
 
 
@@ -176,3 +178,9 @@ def code_entry_lockout_lift(*, lockout: CodeEntryLockout, by: AbstractBaseUser) 
     audit_event_record(
         action="code_entry.unlocked", actor=by, actor_label="staff", subject=subject, outcome=lockout.scope
     )
+
+
+def client_addresses_forget(*, now: datetime | None = None) -> int:
+    """Blank the network address of link requests older than ``ADDRESSES_KEPT``; returns how many."""
+    cutoff = (now or timezone.now()) - ADDRESSES_KEPT
+    return LinkRequest.objects.filter(client_ip__isnull=False, created_at__lt=cutoff).update(client_ip=None)

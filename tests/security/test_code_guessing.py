@@ -217,3 +217,12 @@ def test_the_service_refuses_past_the_limit_having_saved_nothing(family, setting
         links.link_requests_submit(parent=parent, codes=wrong_codes(3), address="192.0.2.8")
     assert refused.value.remaining == 2
     assert not LinkRequest.objects.exists() and not AuditEvent.objects.exists()
+
+
+def test_where_codes_were_entered_from_is_forgotten_after_a_week(family):
+    parent = family.parent()
+    old, recent = wrong_request(parent, "203.0.113.50"), wrong_request(parent, "203.0.113.51")
+    LinkRequest.objects.filter(pk=old.pk).update(created_at=old.created_at - guessing.ADDRESSES_KEPT)
+
+    assert guessing.client_addresses_forget() == 1
+    assert dict(LinkRequest.objects.values_list("pk", "client_ip")) == {old.pk: None, recent.pk: "203.0.113.51"}
