@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connections, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -21,6 +21,7 @@ from linking.canvas import CanvasNotAuthorized, CanvasThrottled, CanvasTransient
 from linking.models import LinkRequest, ObservationLink, PairingCode, Parent
 from linking.services import codes, links
 from linking.services.links import RetryLater
+from portal.database import close_broken_connections, database_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +33,6 @@ MAX_BACKOFF = float(settings.TASK_RETRY_BACKOFF_CAP)
 # any retry's wait, so that the outbox never re-queues a row that is only backing off from an outage.
 LOST_MESSAGE = timedelta(seconds=MAX_BACKOFF * 1.5 + 60)
 UNEXPECTED_ERROR_RETRIES = 8
-# The database dropped the connection or could not be reached: like a Canvas outage, retried until it ends.
-DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 
 
 def backoff(retries: int, *, cap: float = MAX_BACKOFF) -> float:
@@ -41,24 +40,17 @@ def backoff(retries: int, *, cap: float = MAX_BACKOFF) -> float:
     return min(cap, MAX_BACKOFF, 2.0**retries) * random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not security
 
 
-def _close_broken_connections() -> None:
-    # Django reconnects only between requests and tasks; a connection the server dropped mid-task stays
-    # dead until closed, and would fail the release and the claim of the retry with it.
-    for connection in connections.all(initialized_only=True):
-        if connection.connection is not None and not connection.is_usable():
-            connection.close()
-
-
 def _hand_back(release, what: str) -> None:
     """Release a claim after a failure; when the database is away, leave it: the retry (same task id) owns it."""
-    try:
-        release()
-    except DATABASE_UNAVAILABLE:
-        _close_broken_connections()
+    for _ in range(2):
         try:
-            release()
-        except DATABASE_UNAVAILABLE:
-            logger.warning("%s: the database is unavailable; the retry takes its claim back", what)
+            return release()
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            # A connection the server dropped stays dead until closed (Django reconnects between tasks).
+            close_broken_connections()
+    logger.warning("%s: the database is unavailable; the retry takes its claim back", what)
 
 
 def _claim_or_retry(task, claim, *, what: str):
@@ -66,8 +58,10 @@ def _claim_or_retry(task, claim, *, what: str):
     until the outbox's next look (a claim it did make belongs to its task id, which the retry keeps)."""
     try:
         return claim()
-    except DATABASE_UNAVAILABLE as exc:
-        _close_broken_connections()
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        close_broken_connections()
         logger.warning("%s: the database is unavailable (%s); retrying", what, exc)
         raise task.retry(countdown=backoff(task.request.retries)) from None
 
@@ -84,12 +78,12 @@ def _work_claimed(task, work, *, release, what: str, retry_cap: float = MAX_BACK
         _hand_back(release, what)
         logger.info("%s: Canvas unavailable (%s); retrying", what, exc)
         raise task.retry(countdown=backoff(task.request.retries, cap=retry_cap)) from None
-    except DATABASE_UNAVAILABLE as exc:
-        _close_broken_connections()
-        _hand_back(release, what)
-        logger.warning("%s: the database is unavailable (%s); retrying", what, exc)
-        raise task.retry(countdown=backoff(task.request.retries, cap=retry_cap)) from None
     except Exception as exc:
+        if database_unavailable(exc):
+            close_broken_connections()
+            _hand_back(release, what)
+            logger.warning("%s: the database is unavailable (%s); retrying", what, exc)
+            raise task.retry(countdown=backoff(task.request.retries, cap=retry_cap)) from None
         _hand_back(release, what)
         logger.exception("%s failed unexpectedly; retrying", what)
         raise task.retry(

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import time
 
-from django.db import connection
+import pytest
+from django.db import OperationalError, connection
 from django.test import Client
 from django.urls import reverse
 
 from linking.audit.models import AuditEvent
 from linking.models import LinkRequest
+from portal.database import close_broken_connections, database_unavailable
 from tests.reliability.conftest import WORKER_APPLICATION, submit, terminate_backends, wait_until_finished
 from tests.reliability.counting import assert_nothing_lost_or_duplicated, tally
 
@@ -29,6 +31,23 @@ def assert_clean_503(response) -> None:
     assert '<a class="brand"' in page  # the site's own layout
     for leak in ("Traceback", "OperationalError", "InterfaceError", "psycopg", "terminating connection"):
         assert leak not in page
+
+
+def test_only_errors_that_mean_the_server_is_gone_count_as_the_database_unavailable(services):
+    with pytest.raises(OperationalError) as cancelled, connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = 50")
+        cursor.execute("SELECT pg_sleep(2)")
+    assert not database_unavailable(cancelled.value)  # not an outage: a 500 page, and a task retried 8 times
+    with connection.cursor() as cursor:
+        cursor.execute("RESET statement_timeout")
+
+    terminate_backends("pid = %s", own_backend())
+    with pytest.raises(OperationalError) as dropped, connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    assert database_unavailable(dropped.value)
+    close_broken_connections()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
 
 
 # -- pages ----------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ the outbox (``outbox_requeue``) queues them again from the database; every reque
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from datetime import timedelta
@@ -14,10 +15,16 @@ from django.utils import timezone
 from canvas_sim.testing import free_port
 from linking import tasks
 from linking.models import LinkRequest
+from portal.celery import app
 from tests.conftest import is_reachable, missing
 from tests.linking.conftest import wait_for
 from tests.reliability.conftest import submit, wait_until_finished
 from tests.reliability.counting import assert_nothing_lost_or_duplicated, tally
+
+# A short claim timeout stands for the 11 minutes after which production calls a dead worker's claim stale.
+CLAIM_TIMEOUT = 3
+WORKER_ENV = {"CANVAS_TIMEOUT_READ": "5", "WORKER_CLAIM_TIMEOUT": str(CLAIM_TIMEOUT)}
+OUTBOX_REQUEUED = r"outbox: queued again \{'link_requests': (\d+)"
 
 
 class RedisServer:
@@ -67,7 +74,7 @@ def test_requests_whose_queue_redis_lost_are_queued_again_from_the_database(fami
     codes = [families.code_for(student) for _, student in pairs]
     # Slow enough that most requests still wait in Redis when it goes.
     sim.configure(latency_ms=300)
-    worker = workers.start(CANVAS_TIMEOUT_READ="5")
+    worker = workers.start(**WORKER_ENV)
     requests = [request for (parent, _), code in zip(pairs, codes, strict=True) for request in submit(parent, code)]
     ids = [request.pk for request in requests]
     wait_for(
@@ -77,25 +84,39 @@ def test_requests_whose_queue_redis_lost_are_queued_again_from_the_database(fami
 
     redis_server.kill()
     redis_server.start()
-    # What the worker held when Redis went, it finishes; the rest of the queue is gone with Redis.
+    linking = LinkRequest.objects.filter(pk__in=ids, state=LinkRequest.State.LINKING)
+    # The worker reconnects to the new Redis and finishes what it held, or it exits (Celery can fail
+    # with "Unrecoverable error" while it hands back the tasks it held); a supervisor then starts it
+    # again, as here, and the dead worker's claims go stale.
     wait_for(
-        lambda: not LinkRequest.objects.filter(pk__in=ids, state=LinkRequest.State.LINKING).exists(),
-        message="the requests in flight to finish",
+        lambda: len(worker.lines(r"Connected to redis://")) >= 2 or worker.process.poll() is not None,
+        timeout=60,
+        message="the worker to reconnect or exit",
     )
-    wait_for(lambda: len(worker.lines(r"Connected to redis://")) >= 2, timeout=60, message="the worker to reconnect")
-    queue = workers.queue
-    assert redis.Redis.from_url(redis_server.url).llen(queue) == 0
+    survived = worker.process.poll() is None
+    if survived:
+        wait_for(lambda: not linking.exists(), message="the requests in flight to finish")
+    else:
+        worker = workers.start("restarted", **WORKER_ENV)
+        wait_for(
+            lambda: not linking.filter(claimed_at__gt=timezone.now() - timedelta(seconds=CLAIM_TIMEOUT)).exists(),
+            message="the dead worker's claims to go stale",
+        )
+    assert redis.Redis.from_url(redis_server.url).llen(workers.queue) == 0
     waiting = LinkRequest.objects.filter(pk__in=ids, state=LinkRequest.State.WAITING)
-    lost_messages = waiting.count()
-    assert lost_messages > 0, "the worker took every message before Redis went: slow the simulator down"
+    lost = waiting.count() + linking.count()
+    assert waiting.exists(), "the worker took every message before Redis went: slow the simulator down"
 
-    # The outbox calls a message lost once a row has waited LOST_MESSAGE (eight and a half minutes as
-    # shipped); the rows are dated back by that much to stand for the wait.
-    waiting.update(updated_at=timezone.now() - tasks.LOST_MESSAGE - timedelta(seconds=1))
+    # The outbox calls a message lost once its row has waited LOST_MESSAGE (eight and a half minutes as
+    # shipped, longer than the workers' here); the rows are dated back by that much to stand for the wait.
+    waiting.update(updated_at=timezone.now() - tasks.LOST_MESSAGE)
     sim.reset()
-    assert tasks.outbox_requeue()["link_requests"] == lost_messages
+    app.send_task("linking.tasks.outbox_requeue")  # what beat sends every minute
+    [requeued] = wait_for(lambda: worker.lines(OUTBOX_REQUEUED), message="the outbox to run")
+    assert re.search(OUTBOX_REQUEUED, requeued)[1] == str(lost)
     wait_until_finished(requests)
 
     result = tally("Redis restarted empty, losing the queue", sim, requests)
     assert_nothing_lost_or_duplicated(result)
-    print(f"Redis lost the messages of {lost_messages} of {len(requests)} requests; the outbox queued them again")
+    print(f"Redis lost the messages of {lost} of {len(requests)} requests; the outbox queued them again")
+    print("the worker reconnected" if survived else "the worker exited and was started again")

@@ -112,6 +112,14 @@ class World:
         assert response["Location"] == reverse("account_complete_password_reset"), response.status_code
         return client
 
+    def _email_code(self) -> Client:
+        """A new parent who signed up, at the page that asks for the code emailed to confirm the address."""
+        client = Client()
+        data = {"name": "New Parent", "email": f"new{self.number()}@example.com", "password1": PASSWORD}
+        response = client.post(reverse("account_signup"), data)
+        assert response["Location"] == reverse("account_email_verification_sent"), response.status_code
+        return client
+
     def _mfa_code(self) -> Client:
         """Staff who gave their password and are asked for their authenticator app's code."""
         return password_client(staff_member_make(f"code{self.number()}@school.example"))
@@ -368,7 +376,10 @@ TARGETS: dict[str, list[Target]] = {
             refusal="rerender",
         )
     ],
-    "account_email_verification_sent": [Target("anonymous")],
+    "account_email_verification_sent": [
+        Target("anonymous"),
+        Target("email_code", "POST", ("code",), refusal="rerender"),
+    ],
     "account_change_password": [
         Target("parent_a", "POST", ("oldpassword", "password1", "password2"), refusal="rerender")
     ],
@@ -408,4 +419,4 @@ TARGETS: dict[str, list[Target]] = {
 }
 
 # Personas that are not signed in: a redirect to the sign-in page is an answer for them, not a miss.
-SIGNED_OUT = {"anonymous", "login_code", "reset_code", "reset_complete", "mfa_code"}
+SIGNED_OUT = {"anonymous", "login_code", "reset_code", "reset_complete", "mfa_code", "email_code"}

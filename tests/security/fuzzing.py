@@ -230,7 +230,7 @@ class Submission:
     encoding: str
     junk: bytes = b""
     # encoding "body": ``body`` is sent as it is, with this content type (uploads built byte by byte).
-    body: bytes = b""
+    body: bytes = field(default=b"", repr=False)
     content_type: str = ""
 
 
@@ -292,8 +292,8 @@ def _multipart(pairs, junk: bytes, boundary: str = "FuzzBoundary") -> bytes:
     return b"".join(parts) + f"--{boundary}--\r\n".encode()
 
 
-def send(client: Client, method: str, url: str, submission: Submission, files: dict | None = None):
-    """One request as ``submission`` says; uploads (``files``) always go as multipart, beside the fields."""
+def send(client: Client, method: str, url: str, submission: Submission):
+    """One request, sent as ``submission`` says."""
     data, encoding, junk = submission.data, submission.encoding, submission.junk
     pairs = _pairs(data)
     if method == "GET":
@@ -302,8 +302,6 @@ def send(client: Client, method: str, url: str, submission: Submission, files: d
             # Percent-escaped bytes that are not UTF-8, straight into QUERY_STRING.
             query += "&" + quote(junk, safe="") + "=" + quote(junk, safe="")
         return client.get(f"{url}?{query}" if query else url)
-    if files is not None:
-        return client.post(url, {**data, **files})
     if encoding == "multipart":
         return client.post(url, data)
     if encoding == "urlencoded":
@@ -425,7 +423,6 @@ def fuzz_request(
     submission: Submission,
     *,
     refusal: str = "400",
-    files: dict | None = None,
     kind: str = "form",
     signed_in: bool = True,
     accepted: Callable[[object], None] | None = None,
@@ -443,7 +440,7 @@ def fuzz_request(
         with transaction.atomic():
             before = table_counts()
             try:
-                response = send(client, method, url, submission, files)
+                response = send(client, method, url, submission)
                 body = b"".join(response.streaming_content) if response.streaming else response.content
             except Exception as exc:
                 raise FuzzFailure(f"{what()} raised {type(exc).__name__}: {_short(str(exc), 500)} (a 500)") from exc
