@@ -122,3 +122,9 @@ def redis_url():
     if not is_reachable(host, port):
         missing(f"Redis is not reachable on {host}:{port}")
     return url
+
+
+# The simulator settings, the Celery worker and the ``family`` builders, defined once for the whole suite:
+# a fixture imported into several modules would be several fixtures, each starting its own session worker
+# and pointing the app's queue at it. Imported last, because tests.workers uses the helpers above.
+from tests.workers import canvas_settings, celery_worker, family  # noqa: E402, F401

@@ -1,8 +1,8 @@
 """A browser per person, driving the running portal (pytest-django's live server) and the Canvas
 simulator over loopback HTTP, with the real Celery worker behind the portal.
 
-The worker fixtures live in ``tests/linking/conftest.py``; a sibling directory's fixtures are not
-visible here, so they are imported by name.
+The worker fixtures live in ``tests/workers.py`` and are registered for the whole suite by
+``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from django.core.cache import cache
 
 from linking.canvas import CanvasClient
 from tests.canvas_oauth.conftest import configured
-from tests.linking.conftest import canvas_settings, celery_worker, wait_for  # noqa: F401
+from tests.workers import wait_for
 
 TIMEOUT = 10
 

@@ -14,7 +14,7 @@ from linking.imports.parsing import MAX_ROWS, ImportFileError, families_csv_pars
 from linking.models import ImportRow, ImportRun, ObservationLink, PairHold
 from linking.services.imports import import_run_create
 from linking.services.people import student_upsert_from_canvas
-from tests.linking.conftest import wait_for
+from tests.workers import wait_for
 
 HEADER = "student_sis_id,parent_email,parent_first_name,parent_last_name,language\n"
 

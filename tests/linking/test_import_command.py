@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 
 from linking.models import ImportRow, ImportRun
 from linking.tasks import import_drop_folder_pickup
-from tests.linking.conftest import wait_for
+from tests.workers import wait_for
 
 HEADER = "student_sis_id,parent_email,parent_first_name,parent_last_name\n"
 

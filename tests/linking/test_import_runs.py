@@ -30,7 +30,7 @@ from linking.services.import_runs import (
 )
 from linking.services.people import parent_register, student_upsert_from_canvas
 from linking.tasks import import_runs_requeue
-from tests.linking.conftest import wait_for
+from tests.workers import wait_for
 
 Row = ImportRow.State
 Outcome = ImportRow.Outcome

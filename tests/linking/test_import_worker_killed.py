@@ -11,8 +11,8 @@ import uuid
 import pytest
 
 from linking.models import ImportRow, ImportRun
-from tests.linking.conftest import use_worker_process, wait_for, worker_process
 from tests.linking.test_import_runs import family_row, make_students, preview_run
+from tests.workers import use_worker_process, wait_for, worker_process
 
 CLAIM_TIMEOUT = 2
 

@@ -11,7 +11,7 @@ from linking.models import LinkRequest, ObservationLink, Parent
 from linking.services import links
 from linking.services.links import link_requests_submit
 from linking.tasks import claim_link_request, outbox_requeue
-from tests.linking.conftest import wait_for
+from tests.workers import wait_for
 
 
 def finished(request: LinkRequest) -> LinkRequest:

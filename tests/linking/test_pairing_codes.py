@@ -17,7 +17,7 @@ from linking.services.codes import (
     spell_code,
 )
 from linking.tasks import pairing_code_clients
-from tests.linking.conftest import wait_for
+from tests.workers import wait_for
 
 
 def settled(code: PairingCode) -> PairingCode:

@@ -17,7 +17,7 @@ from linking.services.reconcile import (
     reconciliation_run,
 )
 from linking.tasks import reconcile_run
-from tests.linking.conftest import wait_for
+from tests.workers import wait_for
 
 
 # -- building the drift ---------------------------------------------------------------------------

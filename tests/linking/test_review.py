@@ -19,8 +19,8 @@ from linking.services.review import (
     pair_hold_lift,
     student_flag_set,
 )
-from tests.linking.conftest import wait_for
 from tests.linking.test_link_requests import finished
+from tests.workers import wait_for
 
 
 @pytest.fixture

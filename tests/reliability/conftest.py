@@ -27,8 +27,8 @@ from linking.models import LinkRequest, Parent
 from linking.services.links import link_requests_submit
 from portal.celery import app
 from tests.conftest import database_is_postgresql, is_reachable, missing
-from tests.linking.conftest import REDIS_TEST_URL, Family, canvas_settings, wait_for, worker_process  # noqa: F401
 from tests.reliability.counting import TALLIES
+from tests.workers import REDIS_TEST_URL, Family, wait_for, worker_process
 
 BACKOFF_CAP = "2"
 WORKER_APPLICATION = "reliability-worker"

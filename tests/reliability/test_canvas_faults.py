@@ -3,9 +3,9 @@ recovers: every request ends linked, no parent gets a second Canvas account, no 
 
 from __future__ import annotations
 
-from tests.linking.conftest import wait_for
 from tests.reliability.conftest import submit, wait_until_finished
 from tests.reliability.counting import assert_nothing_lost_or_duplicated, tally
+from tests.workers import wait_for
 
 NEW_PARENTS = 24
 PARENTS_IN_CANVAS = 16

@@ -14,10 +14,10 @@ from django.urls import reverse
 
 from linking.models import ImportRow, LinkRequest, ObservationLink
 from linking.services.import_runs import import_run_start
-from tests.linking.conftest import wait_for
 from tests.linking.test_import_runs import family_row, preview_run, wait_until_done
 from tests.reliability.conftest import submit, wait_until_finished
 from tests.reliability.counting import assert_nothing_lost_or_duplicated, tally
+from tests.workers import wait_for
 
 PARENTS = 6
 # What the Canvas client logs when an account creation finds the login taken: another path won.

@@ -17,9 +17,9 @@ from linking import tasks
 from linking.models import LinkRequest
 from portal.celery import app
 from tests.conftest import is_reachable, missing
-from tests.linking.conftest import wait_for
 from tests.reliability.conftest import submit, wait_until_finished
 from tests.reliability.counting import assert_nothing_lost_or_duplicated, tally
+from tests.workers import wait_for
 
 # A short claim timeout stands for the 11 minutes after which production calls a dead worker's claim stale.
 CLAIM_TIMEOUT = 3

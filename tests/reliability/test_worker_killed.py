@@ -9,9 +9,9 @@ from django.utils import timezone
 
 from linking.models import LinkRequest
 from portal.celery import app
-from tests.linking.conftest import wait_for
 from tests.reliability.conftest import submit, wait_until_finished
 from tests.reliability.counting import assert_nothing_lost_or_duplicated, tally
+from tests.workers import wait_for
 
 # A short claim timeout in the workers' environment stands for the 11 minutes after which production
 # calls a claim stale; everything else is as shipped.

@@ -19,9 +19,9 @@ from linking.audit.models import AuditEvent
 from linking.models import CodeEntryLockout, LinkRequest
 from linking.services import guessing, links
 from linking.services.links import RetryLater
-from tests.linking.conftest import canvas_settings, celery_worker, family, wait_for  # noqa: F401
 from tests.linking.test_link_requests import redeem_now
 from tests.staff.conftest import mfa_client, staff_member_make
+from tests.workers import wait_for
 
 ALPHABET = string.ascii_letters + string.digits
 

@@ -23,7 +23,6 @@ from linking.audit.export import FORMULA_TRIGGERS, csv_cell
 from linking.canvas import admin_client
 from linking.models import ImportRun
 from linking.services.imports import import_run_check
-from tests.linking.conftest import canvas_settings  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("fast_passwords")
 

@@ -41,7 +41,6 @@ from linking.services.notices import link_request_rejected_send, observation_lin
 from linking.services.people import student_upsert_from_canvas
 from linking.services.review import link_request_reject, observation_link_revoke, pair_hold_create
 from linking.services.staff import staff_invite_send, staff_member_create
-from tests.linking.conftest import canvas_settings  # noqa: F401
 from tests.staff.conftest import student_make
 
 pytestmark = pytest.mark.usefixtures("fast_passwords")

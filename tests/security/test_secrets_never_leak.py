@@ -48,8 +48,8 @@ from linking.services.staff import link_policy_update
 from portal.celery import app
 from tests.journey.conftest import Browser, Portal
 from tests.journey.test_family_journey import code_on, invites_a_parent, signs_in_with_canvas
-from tests.linking.conftest import canvas_settings, celery_worker, use_worker_process, wait_for, worker_process  # noqa: F401
 from tests.staff.conftest import staff_member_make, totp_code
+from tests.workers import use_worker_process, wait_for, worker_process
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_ID = "10000000000077"

@@ -15,14 +15,8 @@ from django.utils.html import escape
 
 from linking.audit.models import AuditEvent
 from linking.models import Course, PairingCode
-from tests.linking import conftest as linking_fixtures
-from tests.linking.conftest import wait_for
 from tests.staff.conftest import student_make
-
-# The real worker and simulator, for the tests where Canvas makes the codes.
-canvas_settings = linking_fixtures.canvas_settings
-celery_worker = linking_fixtures.celery_worker
-family = linking_fixtures.family
+from tests.workers import wait_for
 
 
 def ready_code(student, by, code: str = "Il1O0x") -> PairingCode:

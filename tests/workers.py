@@ -1,4 +1,4 @@
-"""A real Celery worker for the linking tests, talking to the simulator over loopback HTTP.
+"""The suite's real Celery worker and simulator settings (registered for every test by tests/conftest.py).
 
 By default the worker runs in this process (a thread, with an in-memory broker) against the test
 database; where PostgreSQL and Redis run (CI sets REQUIRE_SERVICES=1) it is a separate
