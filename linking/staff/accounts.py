@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from linking.models import LinkPolicy, LinkRequest, PairHold
+from linking.models import CodeEntryLockout, LinkPolicy, LinkRequest, PairHold
 from linking.services.staff import (
     StaffError,
     link_policy_update,
@@ -113,6 +113,7 @@ def staff_home(request: HttpRequest) -> HttpResponse:
     context = {
         "counts": counts,
         "active_holds": PairHold.objects.filter(lifted_at__isnull=True).count(),
+        "active_pauses": CodeEntryLockout.objects.active().count(),
         "states": [(label, by_state.get(value, 0)) for value, label in LinkRequest.State.choices],
         "policy": LinkPolicy.current(),
     }

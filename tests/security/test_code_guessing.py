@@ -7,6 +7,7 @@ test lowers a limit, by the redeem service called in this process.
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 
@@ -180,6 +181,9 @@ def test_staff_see_a_pause_and_lifting_it_forgives_the_wrong_codes(family, setti
         guessing.code_entry_check(parent=parent, address=None, count=1)
 
     console = mfa_client(admin)
+    overview = console.get(reverse("staff_home")).content.decode()
+    pauses = re.search(r'stat-number">(\d+)</span>\s*<span class="stat-label"><a [^>]*>Code-entry pauses', overview)
+    assert pauses and pauses.group(1) == "1", "the overview counts the pause, linked to the list"
     page = console.get(reverse("staff_lockouts")).content.decode()
     assert "&lt;b&gt;Pat&lt;/b&gt; Guesser" in page and parent.email in page
     response = console.post(reverse("staff_lockout_lift", args=[lockout.pk]))
