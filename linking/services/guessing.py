@@ -27,7 +27,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -39,6 +39,8 @@ from linking.models import CodeEntryLockout, LinkRequest, Parent
 logger = logging.getLogger(__name__)
 
 WINDOW = timedelta(hours=1)
+# The first key of the advisory locks that serialise code entry from one address (any constant of our own).
+ADDRESS_LOCK = 0x636F6465
 # A request's network address is kept this long, for staff looking into a pause; the limits need an hour.
 ADDRESSES_KEPT = timedelta(days=7)
 Scope = CodeEntryLockout.Scope
@@ -71,9 +73,14 @@ def _counted_since(now: datetime, **lockout_key) -> datetime:
 def code_entry_check(*, parent: Parent, address: str | None, count: int) -> None:
     """Raise :class:`CodeEntryRefused` unless ``parent``, from ``address``, may enter ``count`` more codes.
 
-    Call it with the parent's row locked (``link_requests_submit`` does), so that two submissions of
-    the same parent cannot both pass the check.
+    Call it inside a transaction with the parent's row locked (``link_requests_submit`` does), so that
+    two submissions of the same parent cannot both pass the check.
     """
+    if address and connection.vendor == "postgresql":
+        # The parent's row lock serialises one account; this serialises one address, so that accounts
+        # entering codes from it at the same instant cannot each pass its check. Held until commit.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [ADDRESS_LOCK, address])
     now = timezone.now()
     pauses = Q(scope=Scope.ACCOUNT, parent=parent)
     if address:

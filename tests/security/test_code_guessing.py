@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 import secrets
 import string
+import threading
 
 import pytest
+from django import db
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
@@ -232,3 +234,31 @@ def test_where_codes_were_entered_from_is_forgotten_after_a_week(family):
 
     assert guessing.client_addresses_forget() == 1
     assert dict(LinkRequest.objects.values_list("pk", "client_ip")) == {old.pk: None, recent.pk: "203.0.113.51"}
+
+
+def test_accounts_entering_codes_from_one_address_at_the_same_instant_cannot_pass_its_limit_together(family, settings):
+    settings.CODE_GUESSES_PER_ADDRESS = 5
+    parents = [family.parent() for _ in range(8)]
+    start = threading.Barrier(len(parents))
+    outcomes = []
+
+    def enter_one(parent):
+        try:
+            start.wait()
+            links.link_requests_submit(parent=parent, codes=wrong_codes(1), address="203.0.113.77")
+            outcomes.append("saved")
+        except guessing.CodeEntryRefused:
+            outcomes.append("refused")
+        finally:
+            db.connection.close()  # each thread had its own connection
+
+    threads = [threading.Thread(target=enter_one, args=(parent,)) for parent in parents]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == ["refused"] * 3 + ["saved"] * 5
+    assert LinkRequest.objects.filter(client_ip="203.0.113.77").count() == 5
+    for parent in parents:
+        all_judged(parent, LinkRequest.objects.filter(parent=parent).count())
