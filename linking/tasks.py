@@ -74,17 +74,12 @@ def _work_claimed(task, work, *, release, what: str, retry_cap: float = MAX_BACK
     """
     try:
         work()
-    except RetryLater as exc:
-        _hand_back(release, what)
-        logger.info("%s: Canvas unavailable (%s); retrying", what, exc)
-        raise task.retry(countdown=backoff(task.request.retries, cap=retry_cap)) from None
     except Exception as exc:
-        if database_unavailable(exc):
-            close_broken_connections()
-            _hand_back(release, what)
-            logger.warning("%s: the database is unavailable (%s); retrying", what, exc)
-            raise task.retry(countdown=backoff(task.request.retries, cap=retry_cap)) from None
         _hand_back(release, what)
+        if isinstance(exc, RetryLater) or database_unavailable(exc):
+            # An outage (Canvas's or the database's), not a bug: retried until it ends.
+            logger.warning("%s: %s; retrying", what, exc)
+            raise task.retry(countdown=backoff(task.request.retries, cap=retry_cap)) from None
         logger.exception("%s failed unexpectedly; retrying", what)
         raise task.retry(
             exc=exc, countdown=backoff(task.request.retries), max_retries=UNEXPECTED_ERROR_RETRIES

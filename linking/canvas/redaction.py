@@ -36,9 +36,10 @@ def redact(text: str) -> str:
 
 
 # A secret parameter anywhere, also inside another parameter's value once that is decoded.
+# Longest names first, so that "pairing_code" is not read as "code".
+_SECRET_ALTERNATIVES = "|".join(sorted(SECRET_NAMES, key=len, reverse=True))
 _NESTED_SECRET = re.compile(
-    r"(?P<lead>^|[?&;\s\[])(?P<key>(?:[a-z_]+\[)?(?:access_token|refresh_token|client_secret|pairing_code|code|"
-    r"password|token)\]?)=(?P<value>[^&;#\s\"']*)"
+    rf"(?P<lead>^|[?&;\s\[])(?P<key>(?:[a-z_]+\[)?(?:{_SECRET_ALTERNATIVES})\]?)=(?P<value>[^&;#\s\"']*)"
 )
 
 

@@ -15,6 +15,9 @@ class CodeEntryLockoutQuerySet(models.QuerySet):
     def active(self, now=None):
         return self.filter(lifted_at__isnull=True, until__gt=now or timezone.now())
 
+    def ended(self, now=None):
+        return self.filter(Q(lifted_at__isnull=False) | Q(until__lte=now or timezone.now()))
+
 
 class CodeEntryLockout(models.Model):
     """Code entry paused for one parent account, one network address, or everyone.

@@ -24,7 +24,7 @@ def lockout_list(request: HttpRequest) -> HttpResponse:
     lockouts = CodeEntryLockout.objects.select_related("parent", "lifted_by")
     context = {
         "active": lockouts.active(now).order_by("until"),
-        "ended": lockouts.exclude(pk__in=lockouts.active(now).values("pk"))[:ENDED_SHOWN],
+        "ended": lockouts.ended(now)[:ENDED_SHOWN],
         "ended_shown": ENDED_SHOWN,
     }
     return render(request, "staff/review/lockout_list.html", context)
