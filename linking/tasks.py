@@ -78,7 +78,8 @@ def _work_claimed(task, work, *, release, what: str, retry_cap: float = MAX_BACK
         _hand_back(release, what)
         if isinstance(exc, RetryLater) or database_unavailable(exc):
             # An outage (Canvas's or the database's), not a bug: retried until it ends.
-            logger.warning("%s: %s; retrying", what, exc)
+            outage = "Canvas unavailable" if isinstance(exc, RetryLater) else "the database is unavailable"
+            logger.warning("%s: %s (%s); retrying", what, outage, exc)
             raise task.retry(countdown=backoff(task.request.retries, cap=retry_cap)) from None
         logger.exception("%s failed unexpectedly; retrying", what)
         raise task.retry(
