@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import random
+import secrets
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from urllib.parse import unquote, urlencode
@@ -153,6 +155,51 @@ def _werkzeug_path(pattern: str) -> str:
     return "/".join(parts)
 
 
+class Stats:
+    """What the simulator served since the last reset, for benchmarks and fault tests (``/__sim__/stats``).
+
+    API requests are counted by caller (``admin`` for the admin token, ``user`` for any other token,
+    ``anonymous``), route pattern and status; ``throttled`` counts the throttle's own 403s apart from
+    permission 403s; ``peak_in_flight`` is the most requests of one caller kind inside the simulator at once.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.since = time.time()
+            self.requests: Counter[tuple[str, str, str, int]] = Counter()
+            self.throttled: Counter[str] = Counter()
+            self.in_flight: Counter[str] = Counter()
+            self.peak_in_flight: Counter[str] = Counter()
+
+    def begin(self, caller: str) -> None:
+        with self._lock:
+            self.in_flight[caller] += 1
+            self.peak_in_flight[caller] = max(self.peak_in_flight[caller], self.in_flight[caller])
+
+    def end(self, caller: str, route: Route, status: int, *, throttled: bool) -> None:
+        with self._lock:
+            self.in_flight[caller] -= 1
+            self.requests[(caller, route.method, route.pattern, status)] += 1
+            if throttled:
+                self.throttled[caller] += 1
+
+    def describe(self) -> dict:
+        with self._lock:
+            return {
+                "since": self.since,
+                "requests": [
+                    {"caller": caller, "method": method, "route": pattern, "status": status, "count": count}
+                    for (caller, method, pattern, status), count in sorted(self.requests.items())
+                ],
+                "throttled": dict(self.throttled),
+                "peak_in_flight": dict(self.peak_in_flight),
+            }
+
+
 class Simulator:
     """One simulator: its store, its runtime configuration, its throttle and its routes."""
 
@@ -162,6 +209,7 @@ class Simulator:
         self.initial_config = config
         self.config = replace(config, throttle=replace(config.throttle))
         self.throttle = Throttle(self.config.throttle)
+        self.stats = Stats()
         self.config_lock = threading.Lock()
         self.routes: dict[str, Route] = {}
         self.url_map = Map(strict_slashes=False, merge_slashes=False)
@@ -242,9 +290,12 @@ class Simulator:
         token = bearer_token(request)
         # Canvas keys the bucket by token, and by address for callers without one.
         key = f"token:{digest(token)}" if token else f"ip:{request.remote_addr}"
+        caller = "anonymous" if not token else "admin" if secrets.compare_digest(token, self.admin_token) else "user"
         started_cpu = time.thread_time()
+        self.stats.begin(caller)
         allowed = self.throttle.reserve(key)
         extra_cost = 0.0
+        response = None
         try:
             if not allowed:
                 response = Response("403 Forbidden (Rate Limit Exceeded)\n", status=403, mimetype="text/plain")
@@ -261,6 +312,7 @@ class Simulator:
         finally:
             cost = round(time.thread_time() - started_cpu, 6) + extra_cost
             remaining = self.throttle.settle(key, cost)
+            self.stats.end(caller, route, response.status_code if response else 500, throttled=not allowed)
         response.headers["X-Request-Cost"] = f"{cost:.6f}"
         response.headers["X-Rate-Limit-Remaining"] = f"{remaining:.1f}"
         return response
@@ -381,11 +433,14 @@ def link_header(ctx: Ctx, *, page: int, per_page: int, has_next: bool, last_page
     return ",".join(links)
 
 
-def paginate(ctx: Ctx, items: list, *, count_total: bool = True) -> Response:
-    """Answer one page of an already ordered list, with Canvas's Link header."""
+def paginate(ctx: Ctx, items: list, *, count_total: bool = True, serialize: Callable | None = None) -> Response:
+    """Answer one page of an already ordered list, with Canvas's Link header; ``serialize`` turns each item
+    of the page (only the page's: a long list costs its JSON once, not once per page) into its JSON."""
     page, per_page = page_params(ctx)
     start = (page - 1) * per_page
     chunk = items[start : start + per_page]
+    if serialize is not None:
+        chunk = [serialize(item) for item in chunk]
     has_next = len(items) > start + per_page
     last_page = max(1, -(-len(items) // per_page)) if count_total else None
     response = json_response(200, chunk)

@@ -41,6 +41,17 @@ def reset(ctx: Ctx):
     return ctx.sim.reset()
 
 
+def stats(ctx: Ctx):
+    _require_admin(ctx)
+    return ctx.sim.stats.describe()
+
+
+def stats_reset(ctx: Ctx):
+    _require_admin(ctx)
+    ctx.sim.stats.reset()
+    return ctx.sim.stats.describe()
+
+
 def default_course(tx: Tx) -> dict:
     row = tx.one("SELECT * FROM courses WHERE sis_course_id = ?", DEFAULT_COURSE_SIS_ID)
     if row is None:
@@ -169,7 +180,11 @@ def list_users(ctx: Ctx):
                     if p["user_id"] == row["id"]
                 ],
                 "observees": [
-                    {"student_id": link["student_id"], "root_account_id": link["root_account_id"]}
+                    {
+                        "student_id": link["student_id"],
+                        "root_account_id": link["root_account_id"],
+                        "linked_at": link["linked_at"],
+                    }
                     for link in links
                     if link["observer_id"] == row["id"]
                 ],
@@ -187,4 +202,6 @@ ROUTES = [
     Route("GET", "/__sim__/users", list_users, auth="none", throttled=False),
     Route("POST", "/__sim__/tokens", make_token, auth="none", throttled=False),
     Route("GET", "/__sim__/messages", messages, auth="none", throttled=False),
+    Route("GET", "/__sim__/stats", stats, auth="none", throttled=False),
+    Route("POST", "/__sim__/stats/reset", stats_reset, auth="none", throttled=False),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import string
+import time
 from datetime import timedelta
 
 from .app import (
@@ -44,7 +45,7 @@ def create_link(tx: Tx, *, observer_id: int, student_id: int, root_account_ids: 
     """Create or restore links on the given root accounts; never duplicates. Returns the accounts linked."""
     if observer_id == student_id:
         return []
-    stamp = iso(now())
+    stamp, linked_at = iso(now()), time.time()
     linked = []
     for root in sorted(root_account_ids):
         existing = tx.one(
@@ -62,11 +63,13 @@ def create_link(tx: Tx, *, observer_id: int, student_id: int, root_account_ids: 
                 root_account_id=root,
                 created_at=stamp,
                 updated_at=stamp,
+                linked_at=linked_at,
             )
         elif existing["workflow_state"] != "active":
             tx.run(
-                "UPDATE observation_links SET workflow_state = 'active', updated_at = ? WHERE id = ?",
+                "UPDATE observation_links SET workflow_state = 'active', updated_at = ?, linked_at = ? WHERE id = ?",
                 stamp,
+                linked_at,
                 existing["id"],
             )
         _enrol_observer(tx, observer_id=observer_id, student_id=student_id, root=root)

@@ -127,6 +127,9 @@ CREATE TABLE IF NOT EXISTS observation_links (
     workflow_state TEXT NOT NULL DEFAULT 'active',
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
+    -- The simulator's own: when the link last became active, in Unix seconds to the microsecond, so a
+    -- benchmark can time a link from the parent's click to Canvas (Canvas's timestamps are to the second).
+    linked_at REAL,
     UNIQUE (observer_id, student_id, root_account_id)
 );
 CREATE TABLE IF NOT EXISTS sis_batches (
@@ -199,6 +202,13 @@ class Store:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._conn.executescript(SCHEMA)
+        self._upgrade()
+
+    def _upgrade(self) -> None:
+        # Stores are kept between runs (the demo's): add what newer versions of the schema have.
+        columns = {row["name"] for row in self._conn.execute("PRAGMA table_info(observation_links)")}
+        if "linked_at" not in columns:
+            self._conn.execute("ALTER TABLE observation_links ADD COLUMN linked_at REAL")
 
     @contextmanager
     def tx(self) -> Iterator[Tx]:

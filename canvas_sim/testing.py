@@ -110,6 +110,14 @@ class Simulator:
         """Notifications Canvas would have emailed (e.g. "complete your registration")."""
         return self.control("GET", "messages" + (f"?to={to}" if to else ""))["messages"]
 
+    def stats(self) -> dict:
+        """API requests served since the last :meth:`stats_reset` (by caller, route and status), the
+        throttle's 403s, and the most requests in flight at once (see ``canvas_sim.app.Stats``)."""
+        return self.control("GET", "stats")
+
+    def stats_reset(self) -> dict:
+        return self.control("POST", "stats/reset")
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()

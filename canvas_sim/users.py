@@ -245,9 +245,12 @@ def list_users(ctx: Ctx):
             if term is not None and not _matches(row, term):
                 continue
             seen.add(row["id"])
-            matched.append(user_json(tx, dict(row), as_admin=True, include=ctx.includes()))
-    # The account users list does not count its total, so it has no "last" link.
-    return paginate(ctx, matched, count_total=False)
+            matched.append(dict(row))
+        includes = ctx.includes()
+        # The account users list does not count its total, so it has no "last" link.
+        return paginate(
+            ctx, matched, count_total=False, serialize=lambda user: user_json(tx, user, as_admin=True, include=includes)
+        )
 
 
 def _matches(row, term: str) -> bool:

@@ -7,6 +7,7 @@ headers. The portal's client has its own tests in ``tests/canvas/``.
 from __future__ import annotations
 
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -425,6 +426,27 @@ def test_about_twelve_requests_in_flight_fill_the_bucket(canvas_sim):
     assert call(canvas_sim, "GET", "/api/v1/users/self", canvas_sim.make_user()["token"]).status_code == 200
 
 
+def test_the_stats_count_requests_by_caller_route_and_status_and_the_throttles_403s(canvas_sim):
+    canvas_sim.configure(latency_ms=600)
+    user = canvas_sim.make_user()
+    canvas_sim.stats_reset()
+    admin(canvas_sim, "GET", "/api/v1/users/self")
+    admin(canvas_sim, "GET", "/api/v1/users/0")
+    with ThreadPoolExecutor(16) as pool:
+        responses = list(pool.map(lambda _: call(canvas_sim, "GET", "/api/v1/users/self", user["token"]), range(16)))
+
+    stats = canvas_sim.stats()
+    counted = {(r["caller"], r["method"], r["route"], r["status"]): r["count"] for r in stats["requests"]}
+    throttled = sum(r.status_code == 403 for r in responses)
+    assert counted[("admin", "GET", "/api/v1/users/:user_id", 200)] == 1
+    assert counted[("admin", "GET", "/api/v1/users/:user_id", 404)] == 1
+    assert counted[("user", "GET", "/api/v1/users/:user_id", 200)] == 16 - throttled
+    assert stats["throttled"] == {"user": throttled} and throttled > 0
+    # The 403s answer at once, so the served requests were in flight together.
+    assert 9 <= stats["peak_in_flight"]["user"] <= 16
+    assert canvas_sim.stats_reset()["requests"] == []
+
+
 def test_fifty_slow_requests_are_served_at_once(canvas_sim):
     canvas_sim.configure(latency_ms=2000, throttle_enabled=False)
     user = canvas_sim.make_user()
@@ -473,6 +495,9 @@ def test_the_control_api_lists_users_with_their_logins_and_active_observees(canv
     [listed] = canvas_sim.users(email=parent["login"].upper())
     assert (listed["id"], listed["email"]) == (parent["id"], parent["login"])
     assert [login["unique_id"] for login in listed["logins"]] == [parent["login"]]
-    assert listed["observees"] == [{"student_id": student["id"], "root_account_id": 1}]
+    [observee] = listed["observees"]
+    assert (observee["student_id"], observee["root_account_id"]) == (student["id"], 1)
+    # When the link became active, to the microsecond (Canvas's own timestamps are to the second).
+    assert time.time() - 60 < observee["linked_at"] <= time.time()
     assert parent["id"] in {user["id"] for user in canvas_sim.users()}
     assert requests.get(canvas_sim.base_url + "/__sim__/users", timeout=5).status_code == 401
