@@ -160,7 +160,8 @@ class Stats:
 
     API requests are counted by caller (``admin`` for the admin token, ``user`` for any other token,
     ``anonymous``), route pattern and status; ``throttled`` counts the throttle's own 403s apart from
-    permission 403s; ``peak_in_flight`` is the most requests of one caller kind inside the simulator at once.
+    permission 403s; ``cost`` sums the throttle units the requests cost (``X-Request-Cost``);
+    ``peak_in_flight`` is the most requests of one caller kind inside the simulator at once.
     """
 
     def __init__(self) -> None:
@@ -172,6 +173,7 @@ class Stats:
             self.since = time.time()
             self.requests: Counter[tuple[str, str, str, int]] = Counter()
             self.throttled: Counter[str] = Counter()
+            self.cost: Counter[str] = Counter()
             self.in_flight: Counter[str] = Counter()
             self.peak_in_flight: Counter[str] = Counter()
 
@@ -180,9 +182,10 @@ class Stats:
             self.in_flight[caller] += 1
             self.peak_in_flight[caller] = max(self.peak_in_flight[caller], self.in_flight[caller])
 
-    def end(self, caller: str, route: Route, status: int, *, throttled: bool) -> None:
+    def end(self, caller: str, route: Route, status: int, *, throttled: bool, cost: float) -> None:
         with self._lock:
             self.in_flight[caller] -= 1
+            self.cost[caller] += cost
             self.requests[(caller, route.method, route.pattern, status)] += 1
             if throttled:
                 self.throttled[caller] += 1
@@ -196,6 +199,7 @@ class Stats:
                     for (caller, method, pattern, status), count in sorted(self.requests.items())
                 ],
                 "throttled": dict(self.throttled),
+                "cost": {caller: round(total, 6) for caller, total in self.cost.items()},
                 "peak_in_flight": dict(self.peak_in_flight),
             }
 
@@ -312,7 +316,7 @@ class Simulator:
         finally:
             cost = round(time.thread_time() - started_cpu, 6) + extra_cost
             remaining = self.throttle.settle(key, cost)
-            self.stats.end(caller, route, response.status_code if response else 500, throttled=not allowed)
+            self.stats.end(caller, route, response.status_code if response else 500, throttled=not allowed, cost=cost)
         response.headers["X-Request-Cost"] = f"{cost:.6f}"
         response.headers["X-Rate-Limit-Remaining"] = f"{remaining:.1f}"
         return response

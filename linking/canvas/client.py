@@ -184,6 +184,11 @@ class CanvasClient:
         return list(self._items(url, params))
 
     def _items(self, url: str, params: Mapping[str, Any] | None) -> Iterator[Any]:
+        for page in self._pages(url, params):
+            yield from page
+
+    def _pages(self, url: str, params: Mapping[str, Any] | None) -> Iterator[list]:
+        """Each page of a list call, following ``rel="next"`` (one request per page, on demand)."""
         query: dict[str, Any] | None = {"per_page": PER_PAGE, **(params or {})}
         seen: set[str] = set()
         next_url: str | None = url
@@ -197,7 +202,7 @@ class CanvasClient:
                     method="GET",
                     path=redact(response.request.path_url),
                 )
-            yield from page
+            yield page
             query = None  # the next link carries the whole query
             next_url = response.links.get("next", {}).get("url")
             if next_url:
@@ -408,6 +413,23 @@ class CanvasClient:
             params={"search_term": term, "include[]": ["email"]},
             paginate=True,
         )
+
+    def list_account_users(self, *, max_pages: int | None = None) -> tuple[list[dict], bool]:
+        """The account's users as an admin sees them (``login_id``, ``sis_user_id``, ``email``), 100 a
+        request, and whether that is all of them: with ``max_pages`` it stops after that many requests.
+
+        Each user comes once, with their primary login; finding a login or SIS id that is not a user's
+        primary one takes :meth:`find_user_by_login` or :meth:`find_user_by_sis_id`.
+        """
+        users: list[dict] = []
+        url = f"{self.base_url}/api/v1/accounts/{quote(self.account_id, safe='')}/users"
+        pages = self._pages(url, {"include[]": ["email"]})
+        for number, page in enumerate(pages, start=1):
+            users += page
+            if max_pages is not None and number >= max_pages:
+                # A short page is the last one; after a full one only another request could tell.
+                return users, len(page) < PER_PAGE
+        return users, True
 
     def find_user_by_email(self, email: str) -> dict | None:
         """The user whose login or email is exactly ``email`` (case-insensitive), or None.

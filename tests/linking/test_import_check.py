@@ -246,3 +246,80 @@ def test_an_unattended_check_retries_through_a_canvas_outage(family):
     run = checked(run)
     assert run.state == ImportRun.State.PREVIEW
     assert run.rows.get().expected == ImportRow.Outcome.NEW_PARENT_LINKED
+
+
+# -- a long file: the account's user list instead of a call per person ------------------------------
+def long_file(family, count: int, *, in_canvas_every: int = 2) -> tuple[bytes, list[dict], list[str]]:
+    """``count`` new students in Canvas, each with a parent; every ``in_canvas_every``-th parent Canvas has."""
+    students, emails, lines = [], [], []
+    for number in range(count):
+        tag = family.sim.unique("dir")
+        students.append(family.sim.make_user(name=f"Dir Student {tag}", sis_user_id=f"SIS-{tag}", student=True))
+        email = f"{tag}.parent@example.test"
+        if number % in_canvas_every == 0:
+            family.sim.make_user(login=email, email=email)
+        emails.append(email)
+        lines.append(f"SIS-{tag},{email},Pat,Dir{number}")
+    return csv_bytes(*lines, "SIS-nobody-has-this,lost.parent@example.test,No,Student"), students, emails
+
+
+def test_a_long_file_finds_its_people_in_one_read_of_the_account_not_a_call_each(family):
+    content, students, emails = long_file(family, 60)
+    accounts = len(family.sim.users())
+
+    run = checked(import_run_create(content=content, filename="long.csv", source="upload", by=None))
+
+    pages = -(-accounts // 100)
+    # The list's pages, and one lookup for the student it lacks (a parent it lacks is new); not 122 calls.
+    assert run.preview["check_calls"] == pages + 1
+    assert (run.preview["new_links"], run.preview["new_parent_accounts"], run.preview["errors"]) == (60, 30, 1)
+    rows = {row.parent_email: row for row in run.rows.all()}
+    admin = family.admin()
+    for number, (student, email) in enumerate(zip(students, emails, strict=True)):
+        assert rows[email].canvas_student_id == student["id"]
+        in_canvas = admin.find_user_by_login(email) if number % 2 == 0 else None
+        assert rows[email].canvas_observer_id == (in_canvas["id"] if in_canvas else None)
+        assert rows[email].expected == ("linked" if in_canvas else "new_parent_linked")
+    assert rows["lost.parent@example.test"].error == "No student with SIS id SIS-nobody-has-this in Canvas"
+
+
+def test_when_the_account_is_too_large_to_list_it_looks_up_what_the_list_did_not_reach(
+    db, canvas_settings, monkeypatch
+):
+    from linking.canvas import admin_client
+    from linking.services import imports
+
+    monkeypatch.setattr(imports, "DIRECTORY_BUDGET", 0.001)  # one page of the account's users, no more
+    admin = admin_client()
+    # The first 30 sort before anyone else in the account ("Aaaa, ..."), so the one page read reaches them.
+    students = [
+        canvas_settings.make_user(
+            name=f"{canvas_settings.unique('big')} Aaaa" if number < 30 else None,
+            sis_user_id=f"SIS-{canvas_settings.unique('big')}",
+            student=True,
+        )
+        for number in range(55)
+    ]
+    emails = [f"{canvas_settings.unique('bigp')}@example.test" for _ in students]
+    in_canvas = [canvas_settings.make_user(login=email, email=email) for email in emails[:20]]
+    run = import_run_create(
+        content=csv_bytes(*(f"{s['sis_user_id']},{e},Pat,Big" for s, e in zip(students, emails, strict=True))),
+        filename="big.csv",
+        source="upload",
+        by=None,
+    )
+    first_page, complete = admin.list_account_users(max_pages=1)
+    assert not complete
+    on_first_page = {user["id"] for user in first_page}
+
+    assert imports.import_run_check(run=run, canvas=admin) is True
+
+    run.refresh_from_db()
+    reached = sum(user["id"] in on_first_page for user in students + in_canvas)
+    # One page, then a lookup for every student and parent it did not reach (the list was not read to the
+    # end, so a parent it lacks may still be in Canvas).
+    assert 30 <= reached < len(students) + len(in_canvas)
+    assert run.preview["check_calls"] == 1 + len(students) + len(emails) - reached
+    assert (run.preview["new_links"], run.preview["new_parent_accounts"]) == (55, 35)
+    for student, row in zip(students, run.rows.order_by("number"), strict=True):
+        assert row.canvas_student_id == student["id"]
