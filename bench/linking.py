@@ -80,6 +80,7 @@ def canvas_counts(stats: dict, caller: str = "admin") -> dict:
         "throttled_403": throttled,
         "by_route": by_route,
         "peak_in_flight": stats["peak_in_flight"].get(caller, 0),
+        "seconds_in_canvas": round(stats["busy_seconds"].get(caller, 0), 2),
         "mean_cost": stats["cost"].get(caller, 0) / calls if calls else 0.0,
     }
 
@@ -120,6 +121,9 @@ def phase_result(*, stack: Stack, seconds: float, links: int, watch: LogWatch, e
         "canvas": counts,
         "calls_per_link": round(counts["calls"] / links, 3) if links else None,
         "calls_per_second": round(calls_per_second, 2),
+        # Inside the simulator: how many of the token's requests were in flight on average, and how long each was.
+        "mean_in_flight": round(counts["seconds_in_canvas"] / seconds, 2),
+        "mean_call_seconds": round(counts["seconds_in_canvas"] / counts["calls"], 4) if counts["calls"] else None,
         "ceiling": limit,
         "fraction_of_ceiling": round(calls_per_second / limit["calls_per_second"], 3),
         "fraction_of_strict_ceiling": round(calls_per_second / limit["strict_calls_per_second"], 3),
@@ -349,17 +353,20 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rate", type=float, default=2.0, help="their arrivals a second")
     parser.add_argument("--baseline", type=int, default=100, help="families the classic script links")
     parser.add_argument("--latency-ms", type=int, default=150, help="the simulator's latency per API call")
-    parser.add_argument("--worker-threads", type=int, default=16, help="threads of the Celery worker")
+    parser.add_argument("--workers", type=int, default=1, help="Celery worker processes")
+    parser.add_argument("--worker-threads", type=int, default=16, help="threads of each Celery worker")
     args = parser.parse_args(argv)
 
     result: dict = {"command": "python -m bench.linking " + " ".join(argv or []), "args": vars(args)}
-    with Stack.start(latency_ms=args.latency_ms, workers=1, worker_threads=args.worker_threads, web=True) as stack:
+    with Stack.start(
+        latency_ms=args.latency_ms, workers=args.workers, worker_threads=args.worker_threads, web=True
+    ) as stack:
         stack.django()
         from django.conf import settings
 
         result["settings"] = {
             "CANVAS_MAX_IN_FLIGHT": settings.CANVAS_MAX_IN_FLIGHT,
-            "worker": f"celery worker --pool=threads --concurrency={args.worker_threads}",
+            "worker": f"{args.workers} x celery worker --pool=threads --concurrency={args.worker_threads}",
             "web": "gunicorn, 4 sync workers",
         }
         for name, run in (

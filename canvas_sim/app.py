@@ -161,7 +161,8 @@ class Stats:
     API requests are counted by caller (``admin`` for the admin token, ``user`` for any other token,
     ``anonymous``), route pattern and status; ``throttled`` counts the throttle's own 403s apart from
     permission 403s; ``cost`` sums the throttle units the requests cost (``X-Request-Cost``);
-    ``peak_in_flight`` is the most requests of one caller kind inside the simulator at once.
+    ``busy_seconds`` sums the time requests spent inside the simulator (over a span of time: the mean number
+    in flight); ``peak_in_flight`` is the most requests of one caller kind inside the simulator at once.
     """
 
     def __init__(self) -> None:
@@ -174,6 +175,7 @@ class Stats:
             self.requests: Counter[tuple[str, str, str, int]] = Counter()
             self.throttled: Counter[str] = Counter()
             self.cost: Counter[str] = Counter()
+            self.busy: Counter[str] = Counter()
             self.in_flight: Counter[str] = Counter()
             self.peak_in_flight: Counter[str] = Counter()
 
@@ -182,10 +184,11 @@ class Stats:
             self.in_flight[caller] += 1
             self.peak_in_flight[caller] = max(self.peak_in_flight[caller], self.in_flight[caller])
 
-    def end(self, caller: str, route: Route, status: int, *, throttled: bool, cost: float) -> None:
+    def end(self, caller: str, route: Route, status: int, *, throttled: bool, cost: float, seconds: float) -> None:
         with self._lock:
             self.in_flight[caller] -= 1
             self.cost[caller] += cost
+            self.busy[caller] += seconds
             self.requests[(caller, route.method, route.pattern, status)] += 1
             if throttled:
                 self.throttled[caller] += 1
@@ -200,6 +203,7 @@ class Stats:
                 ],
                 "throttled": dict(self.throttled),
                 "cost": {caller: round(total, 6) for caller, total in self.cost.items()},
+                "busy_seconds": {caller: round(total, 3) for caller, total in self.busy.items()},
                 "peak_in_flight": dict(self.peak_in_flight),
             }
 
@@ -295,7 +299,7 @@ class Simulator:
         # Canvas keys the bucket by token, and by address for callers without one.
         key = f"token:{digest(token)}" if token else f"ip:{request.remote_addr}"
         caller = "anonymous" if not token else "admin" if secrets.compare_digest(token, self.admin_token) else "user"
-        started_cpu = time.thread_time()
+        started_cpu, started = time.thread_time(), time.monotonic()
         self.stats.begin(caller)
         allowed = self.throttle.reserve(key)
         extra_cost = 0.0
@@ -316,7 +320,14 @@ class Simulator:
         finally:
             cost = round(time.thread_time() - started_cpu, 6) + extra_cost
             remaining = self.throttle.settle(key, cost)
-            self.stats.end(caller, route, response.status_code if response else 500, throttled=not allowed, cost=cost)
+            self.stats.end(
+                caller,
+                route,
+                response.status_code if response else 500,
+                throttled=not allowed,
+                cost=cost,
+                seconds=time.monotonic() - started,
+            )
         response.headers["X-Request-Cost"] = f"{cost:.6f}"
         response.headers["X-Rate-Limit-Remaining"] = f"{remaining:.1f}"
         return response

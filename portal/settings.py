@@ -315,12 +315,13 @@ CANVAS_ACCOUNT_ID = env.str("CANVAS_ACCOUNT_ID", default="self")
 CANVAS_TIMEOUT_CONNECT = env_number("CANVAS_TIMEOUT_CONNECT", default=3.05)
 CANVAS_TIMEOUT_READ = env_number("CANVAS_TIMEOUT_READ", default=20.0)
 
-# Canvas rate limiter: Canvas throttles per token once about 12 requests are in flight, so every web and
+# Canvas rate limiter: Canvas throttles per token once 12 requests are in flight, so every web and
 # worker process shares one cap per token through Redis (linking/canvas/limiter.py). Empty or unset
 # CANVAS_LIMITER_URL means the broker when it is Redis; "local" caps each process on its own.
-CANVAS_MAX_IN_FLIGHT = env_number("CANVAS_MAX_IN_FLIGHT", default=8, kind=int)
+# 11 is the most a bucket of 600 units holds at 50 a request, below the mark that refuses the 12th.
+CANVAS_MAX_IN_FLIGHT = env_number("CANVAS_MAX_IN_FLIGHT", default=11, kind=int)
 if CANVAS_MAX_IN_FLIGHT < 1:
-    raise ImproperlyConfigured("CANVAS_MAX_IN_FLIGHT must be at least 1 (Canvas fills its bucket at about 12).")
+    raise ImproperlyConfigured("CANVAS_MAX_IN_FLIGHT must be at least 1 (Canvas serves at most 11 at once).")
 CANVAS_LIMITER_MAX_WAIT = env_number("CANVAS_LIMITER_MAX_WAIT", default=30.0)
 if CANVAS_LIMITER_MAX_WAIT <= 0:
     raise ImproperlyConfigured("CANVAS_LIMITER_MAX_WAIT must be a number of seconds above 0.")

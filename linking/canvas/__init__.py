@@ -29,7 +29,7 @@ from .errors import (
     CanvasTransient,
     CanvasValidationError,
 )
-from .limiter import CanvasSlotTimeout, LocalLimiter, RedisLimiter, get_limiter
+from .limiter import DEFAULT_MAX_IN_FLIGHT, CanvasSlotTimeout, LocalLimiter, RedisLimiter, get_limiter
 from .recording import record_canvas_calls
 from .redaction import redact
 
@@ -111,7 +111,7 @@ def canvas_limiter() -> LocalLimiter | RedisLimiter:
 
     return get_limiter(
         getattr(settings, "CANVAS_LIMITER_URL", ""),
-        max_in_flight=int(getattr(settings, "CANVAS_MAX_IN_FLIGHT", 8)),
+        max_in_flight=int(getattr(settings, "CANVAS_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT)),
         max_wait=float(getattr(settings, "CANVAS_LIMITER_MAX_WAIT", 30.0)),
     )
 

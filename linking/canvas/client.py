@@ -333,6 +333,8 @@ class CanvasClient:
         time.sleep(random.uniform(0, min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))))
 
     def _pace(self) -> None:
+        if self.limiter is not None:
+            return  # the limiter holds requests back while the bucket has no room (effective_cap 0)
         estimate = estimated_allowance(self._bucket_key, outflow_per_second=self.outflow_per_second)
         if estimate is None or estimate >= self.low_remaining:
             return

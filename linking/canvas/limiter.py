@@ -8,16 +8,22 @@ So the portal caps requests in flight per token, below 12, across all of its pro
         response = send(...)
     limiter.observe(bucket_key, remaining)   # X-Rate-Limit-Remaining of that response
 
-The cap adapts: while the last observed ``X-Rate-Limit-Remaining`` (grown by the bucket's outflow since
-it was seen) is low, fewer slots are handed out (see :func:`effective_cap`), and the full cap comes back
-as the bucket drains. :class:`RedisLimiter` shares slots and observations between processes;
-:class:`LocalLimiter` does the same within one process. ``bucket_key`` is the client's hash of
-(base URL, token): a token never reaches Redis or a log.
+The cap adapts to what Canvas says is left. A response's ``X-Rate-Limit-Remaining`` is the bucket's room
+above its level, and that level holds the reservations of the token's other requests still in flight, so
+the room the bucket has for reservations is ``remaining + 50 x (requests in flight now)``: the limiter
+keeps that ("free"), grows it by the bucket's outflow as time passes, and lets ``n`` requests in flight
+while ``n x 50 < free`` (:func:`effective_cap`). With nothing else in the bucket that is 11, the most
+Canvas serves at once (the 12th reservation reaches the 600 mark); what a wrong pairing code (+200), an
+expensive request or another user of the token leaves behind takes requests off, and at no room at all
+callers wait until the bucket has drained enough for one. :class:`RedisLimiter` shares slots and
+observations between processes; :class:`LocalLimiter` does the same within one process. ``bucket_key`` is
+the client's hash of (base URL, token): a token never reaches Redis or a log.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import threading
@@ -25,14 +31,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
 from typing import Protocol
 
 from .errors import CanvasTransient
 
 logger = logging.getLogger("linking.canvas")
 
-DEFAULT_MAX_IN_FLIGHT = 8
+# The most requests Canvas serves at once with its default throttle (600 / 50, less the one that reaches it).
+DEFAULT_MAX_IN_FLIGHT = 11
 UP_FRONT_UNITS = 50.0  # what Canvas reserves per request in flight
 OUTFLOW_PER_SECOND = 10.0  # what Canvas's bucket drains per second
 
@@ -49,48 +55,27 @@ class CanvasLimiter(Protocol):
     def observe(self, bucket_key: str, remaining: float) -> None: ...
 
 
-@dataclass(frozen=True)
-class Tier:
-    """While the estimated remaining allowance is below ``below``, at most ``cap`` requests run."""
-
-    below: float
-    cap: int
-
-
-def tiers(max_in_flight: int, up_front: float = UP_FRONT_UNITS) -> tuple[Tier, ...]:
-    """The adaptation table, lowest first: over the limit → 1, under two requests' worth → 2,
-    under four requests' worth → half the cap; otherwise the full cap."""
-    return (
-        Tier(0.0, 1),
-        Tier(2 * up_front, min(2, max_in_flight)),
-        Tier(4 * up_front, max(min(2, max_in_flight), max_in_flight // 2)),
-    )
-
-
-def effective_cap(remaining: float | None, max_in_flight: int, table: tuple[Tier, ...]) -> int:
-    """The cap for an estimated remaining allowance (None: nothing observed, full cap)."""
-    if remaining is not None:
-        for tier in table:
-            if remaining < tier.below:
-                return tier.cap
-    return max_in_flight
+def effective_cap(free: float | None, max_in_flight: int, up_front: float = UP_FRONT_UNITS) -> int:
+    """Requests that may be in flight when the bucket has about ``free`` units of room for reservations
+    (None: nothing observed yet, the full cap). Canvas refuses a request whose reservation reaches the
+    high-water mark, so ``n`` fit while ``n * up_front < free``; 0 means wait for the bucket to drain."""
+    if free is None:
+        return max_in_flight
+    return max(0, min(max_in_flight, math.ceil(free / up_front) - 1))
 
 
 class _Waiting:
-    """Short sleeps with jitter until a deadline, so waiters across workers do not poll in step."""
+    """A deadline, and short waits with jitter before it, so waiters across workers do not poll in step."""
 
     def __init__(self, max_wait: float) -> None:
         self.deadline = time.monotonic() + max_wait
-        self.rounds = 0
 
-    def pause(self) -> bool:
-        """Sleep a little; False once the deadline has passed."""
+    def next_wait(self) -> float | None:
+        """Seconds to wait before looking again (at most about 0.1); None once the deadline has passed."""
         left = self.deadline - time.monotonic()
         if left <= 0:
-            return False
-        self.rounds += 1
-        time.sleep(min(left, random.uniform(0.5, 1.5) * min(0.1, 0.01 * 2**self.rounds)))
-        return True
+            return None
+        return min(left, random.uniform(0.05, 0.15))
 
 
 def _timeout(max_wait: float, cap: int) -> CanvasSlotTimeout:
@@ -126,10 +111,10 @@ class LocalLimiter:
         self.max_in_flight = max_in_flight
         self.max_wait = max_wait
         self.outflow_per_second = outflow_per_second
-        self.tiers = tiers(max_in_flight, up_front)
+        self.up_front = up_front
         self._lock = threading.Condition()
         self._holders: dict[str, int] = {}
-        self._seen: dict[str, tuple[float, float]] = {}  # key -> (remaining, monotonic time)
+        self._seen: dict[str, tuple[float, float]] = {}  # key -> (free room, monotonic time)
 
     def __repr__(self) -> str:
         return f"<LocalLimiter max_in_flight={self.max_in_flight}>"
@@ -138,13 +123,13 @@ class LocalLimiter:
         seen = self._seen.get(bucket_key)
         if seen is None:
             return None
-        remaining, at = seen
-        return remaining + self.outflow_per_second * (time.monotonic() - at)
+        free, at = seen
+        return free + self.outflow_per_second * (time.monotonic() - at)
 
     def cap(self, bucket_key: str) -> int:
         """How many requests with this token may be in flight now."""
         with self._lock:
-            return effective_cap(self._estimate(bucket_key), self.max_in_flight, self.tiers)
+            return effective_cap(self._estimate(bucket_key), self.max_in_flight, self.up_front)
 
     def in_flight(self, bucket_key: str) -> int:
         with self._lock:
@@ -155,13 +140,13 @@ class LocalLimiter:
         waiting = _Waiting(self.max_wait)
         with self._lock:
             while self._holders.get(bucket_key, 0) >= (
-                cap := effective_cap(self._estimate(bucket_key), self.max_in_flight, self.tiers)
+                cap := effective_cap(self._estimate(bucket_key), self.max_in_flight, self.up_front)
             ):
-                left = waiting.deadline - time.monotonic()
-                if left <= 0:
+                wait = waiting.next_wait()
+                if wait is None:
                     raise _timeout(self.max_wait, cap)
                 # A release notifies; the timeout also lets a shrunken cap grow back as the bucket drains.
-                self._lock.wait(min(left, 0.1))
+                self._lock.wait(wait)
             self._holders[bucket_key] = self._holders.get(bucket_key, 0) + 1
         try:
             yield
@@ -176,7 +161,9 @@ class LocalLimiter:
 
     def observe(self, bucket_key: str, remaining: float) -> None:
         with self._lock:
-            self._seen[bucket_key] = (float(remaining), time.monotonic())
+            # The slot of the request that saw ``remaining`` is already released: the holders are the others.
+            free = float(remaining) + self.up_front * self._holders.get(bucket_key, 0)
+            self._seen[bucket_key] = (free, time.monotonic())
             if len(self._seen) > 1024:  # forget buckets that drained long ago
                 now = time.monotonic()
                 for key, (_, at) in list(self._seen.items()):
@@ -188,22 +175,18 @@ class LocalLimiter:
 # -- every process, through Redis ---------------------------------------------------------------------
 
 # The estimate and the cap, on Redis's clock so that workers on several hosts agree.
-# KEYS[2] = hash {remaining, at_ms}. ARGV[3] = outflow per second, ARGV[4] = max, ARGV[5..] = tier pairs.
+# KEYS[2] = hash {free, at_ms}. ARGV[3] = outflow per second, ARGV[4] = max, ARGV[5] = up-front units.
 _CAP_LUA = """
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function cap_now(state_key, now, outflow, max_cap, first_tier)
-  local seen = redis.call('HMGET', state_key, 'remaining', 'at_ms')
+local function cap_now(state_key, now, outflow, max_cap, up_front)
+  local seen = redis.call('HMGET', state_key, 'free', 'at_ms')
   if not seen[1] then return max_cap, false end
   local estimate = tonumber(seen[1]) + outflow * math.max(0, now - tonumber(seen[2])) / 1000
-  local i = first_tier
-  while ARGV[i] do
-    if estimate < tonumber(ARGV[i]) then return tonumber(ARGV[i + 1]), tostring(estimate) end
-    i = i + 2
-  end
-  return max_cap, tostring(estimate)
+  local cap = math.max(0, math.min(max_cap, math.ceil(estimate / up_front) - 1))
+  return cap, tostring(estimate)
 end
 """
 
@@ -215,7 +198,7 @@ _ACQUIRE = (
 local now = now_ms()
 local lease = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - lease)
-local cap = cap_now(KEYS[2], now, tonumber(ARGV[3]), tonumber(ARGV[4]), 5)
+local cap = cap_now(KEYS[2], now, tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
 local held = redis.call('ZCARD', KEYS[1])
 if held < cap then
   redis.call('ZADD', KEYS[1], now, ARGV[1])
@@ -232,17 +215,35 @@ _INSPECT = (
     + """
 local now = now_ms()
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
-local cap, estimate = cap_now(KEYS[2], now, tonumber(ARGV[3]), tonumber(ARGV[4]), 5)
+local cap, estimate = cap_now(KEYS[2], now, tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
 return {cap, redis.call('ZCARD', KEYS[1]), estimate}
 """
 )
 
-# KEYS[1] = state hash. ARGV[1] = remaining, ARGV[2] = ttl ms.
+# The room for reservations: what remained, plus what the token's other requests in flight hold (the
+# observing request's slot is already released). KEYS as above. ARGV[1] = remaining, ARGV[2] = lease ms,
+# ARGV[3] = up-front units, ARGV[4] = outflow per second, ARGV[5] = the room at which the cap is full again.
 _OBSERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('HSET', KEYS[1], 'remaining', ARGV[1], 'at_ms', now)
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+local free = tonumber(ARGV[1]) + tonumber(ARGV[3]) * redis.call('ZCARD', KEYS[1])
+redis.call('HSET', KEYS[2], 'free', tostring(free), 'at_ms', now)
+-- Kept until the bucket has certainly drained back to the full cap; then Redis forgets it.
+local ttl = math.floor(1000 * (math.max(0, tonumber(ARGV[5]) - free) / tonumber(ARGV[4]) + 1))
+redis.call('PEXPIRE', KEYS[2], ttl)
+return 1
+"""
+
+
+# Frees a slot and wakes one waiter: a token in the wake list, which a waiter's BLPOP takes (a token left
+# when nobody waits only costs the next waiter one look; the list keeps no more than the cap's worth).
+# KEYS as above. ARGV[1] = holder id, ARGV[2] = max in flight, ARGV[3] = lease ms.
+_RELEASE = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('RPUSH', KEYS[3], 1)
+redis.call('LTRIM', KEYS[3], -tonumber(ARGV[2]), -1)
+redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[3]))
 return 1
 """
 
@@ -252,9 +253,11 @@ class RedisLimiter:
 
     A slot is a member of a sorted set per token, scored with the time it was taken; a Lua script drops
     members older than ``lease_seconds`` (holders that crashed without releasing) and adds the caller only
-    while fewer than the cap hold one, so check and take are one atomic step. Waiters poll with short
-    jittered sleeps. The last ``X-Rate-Limit-Remaining`` is kept beside it with Redis's time, so every
-    worker computes the same cap. When Redis cannot be reached the process falls back to its own
+    while fewer than the cap hold one, so check and take are one atomic step. A release wakes one waiter
+    through a list it blocks on (``BLPOP``); waiters also look again every 0.1 s or so, jittered, for a cap
+    that grows as the bucket drains. The room for reservations the last response showed (its
+    ``X-Rate-Limit-Remaining`` plus the token's other requests in flight then) is kept beside it with Redis's
+    time, so every worker computes the same cap. When Redis cannot be reached the process falls back to its own
     :class:`LocalLimiter` (and logs a warning): Canvas calls go on, capped per process.
     """
 
@@ -279,12 +282,13 @@ class RedisLimiter:
         self.max_wait = max_wait
         self.outflow_per_second = outflow_per_second
         self.prefix = prefix
-        self.tiers = tiers(max_in_flight, up_front)
+        self.up_front = up_front
         self._redis_errors = (redis.RedisError, OSError)
         self._redis = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._inspect = self._redis.register_script(_INSPECT)
         self._observe = self._redis.register_script(_OBSERVE)
+        self._release = self._redis.register_script(_RELEASE)
         self._fallback = LocalLimiter(
             max_in_flight=max_in_flight, max_wait=max_wait, up_front=up_front, outflow_per_second=outflow_per_second
         )
@@ -297,11 +301,11 @@ class RedisLimiter:
 
     def _keys(self, bucket_key: str) -> list[str]:
         # The braces keep both keys in one Redis Cluster slot, as a script needs.
-        return [f"{self.prefix}{{{bucket_key}}}:holders", f"{self.prefix}{{{bucket_key}}}:remaining"]
+        prefix = f"{self.prefix}{{{bucket_key}}}"
+        return [f"{prefix}:holders", f"{prefix}:free", f"{prefix}:wake"]
 
     def _args(self, holder: str) -> list:
-        pairs = [value for tier in self.tiers for value in (tier.below, tier.cap)]
-        return [holder, self.lease_ms, self.outflow_per_second, self.max_in_flight, *pairs]
+        return [holder, self.lease_ms, self.outflow_per_second, self.max_in_flight, self.up_front]
 
     def _warn(self, exc: Exception) -> None:
         now = time.monotonic()
@@ -312,7 +316,7 @@ class RedisLimiter:
             logger.warning("canvas limiter: Redis unavailable (%s); capping per process instead", type(exc).__name__)
 
     def inspect(self, bucket_key: str) -> tuple[int, int, float | None]:
-        """(cap now, requests in flight, estimated remaining allowance or None), across all workers."""
+        """(cap now, requests in flight, estimated room for reservations or None), across all workers."""
         cap, held, estimate = self._inspect(keys=self._keys(bucket_key), args=self._args(""))
         return int(cap), int(held), (float(estimate) if estimate else None)
 
@@ -343,24 +347,32 @@ class RedisLimiter:
                 return
             if acquired:
                 break
-            if not waiting.pause():
+            wait = waiting.next_wait()
+            if wait is None:
                 raise _timeout(self.max_wait, int(cap))
+            try:
+                # Woken at once by a release (a token in the wake list), else it looks again as the bucket drains.
+                self._redis.blpop([keys[2]], timeout=wait)
+            except self._redis_errors as exc:
+                self._warn(exc)
         try:
             yield
         finally:
             try:
-                self._redis.zrem(keys[0], holder)
+                self._release(keys=keys, args=[holder, self.max_in_flight, self.lease_ms])
             except self._redis_errors as exc:  # the lease frees the slot in the end
                 self._warn(exc)
 
     def observe(self, bucket_key: str, remaining: float) -> None:
-        # Kept until the bucket has certainly drained back to the full cap, then Redis forgets it.
-        ttl_ms = int(1000 * (max(0.0, self.tiers[-1].below - remaining) / self.outflow_per_second + 1))
         self._fallback.observe(bucket_key, remaining)
         if time.monotonic() < self._down_until:
             return
+        full = (self.max_in_flight + 1) * self.up_front
         try:
-            self._observe(keys=self._keys(bucket_key)[1:], args=[float(remaining), ttl_ms])
+            self._observe(
+                keys=self._keys(bucket_key),
+                args=[float(remaining), self.lease_ms, self.up_front, self.outflow_per_second, full],
+            )
         except self._redis_errors as exc:
             self._warn(exc)
 
