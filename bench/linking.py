@@ -32,9 +32,10 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from bench import seed
-from bench.stack import Stack, write_result
+from bench.stack import WEB_PORT, Stack, write_result
 
-PROXY_HEADERS = {"X-Forwarded-Proto": "https", "Origin": "https://127.0.0.1:8000"}
+ORIGIN = f"https://127.0.0.1:{WEB_PORT}"
+PROXY_HEADERS = {"X-Forwarded-Proto": "https", "Origin": ORIGIN}
 
 
 # -- what the simulator says -----------------------------------------------------------------------
@@ -213,7 +214,7 @@ class Family:
         response = self.session.post(
             self.web_url + "/family/add/",
             data={"codes": self.code, "csrfmiddlewaretoken": self.token},
-            headers={**self.headers, "Referer": "https://127.0.0.1:8000/family/add/"},
+            headers={**self.headers, "Referer": f"{ORIGIN}/family/add/"},
             allow_redirects=False,
             timeout=30,
         )

@@ -29,9 +29,12 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 VAR = ROOT / "var" / "bench"
+# Two stacks on one machine (a benchmark beside a test of the benchmarks) need their own of each.
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 DATABASE = os.environ.get("BENCH_DATABASE", "bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+WEB_PORT = int(os.environ.get("BENCH_WEB_PORT", "8000"))
+LOG_DIR = Path(os.environ.get("BENCH_LOG_DIR", VAR / "logs"))
 ADMIN_TOKEN = "bench-admin-token"  # the simulator's; never a real Canvas token
 WORKER_THREADS = 16
 
@@ -76,8 +79,10 @@ def children_of(pid: int) -> list[int]:
 
 
 def write_result(name: str, result: dict) -> Path:
-    VAR.mkdir(parents=True, exist_ok=True)
-    path = VAR / f"{name}.json"
+    """Save a benchmark's figures as var/bench/<name>.json (BENCH_RESULTS_DIR elsewhere), for bench.results."""
+    folder = Path(os.environ.get("BENCH_RESULTS_DIR", VAR))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
     path.write_text(json.dumps({"machine": machine(), "finished_at": time.time(), **result}, indent=2))
     return path
 
@@ -122,7 +127,7 @@ class Stack:
     ):
         from canvas_sim.testing import start_simulator
 
-        log_dir = VAR / "logs"
+        log_dir = LOG_DIR
         shutil.rmtree(log_dir, ignore_errors=True)
         log_dir.mkdir(parents=True)
         _recreate_database()
@@ -140,7 +145,7 @@ class Stack:
             "CELERY_TASK_DEFAULT_QUEUE": "bench",
             "CANVAS_BASE_URL": sim.base_url,
             "CANVAS_ADMIN_TOKEN": ADMIN_TOKEN,
-            "PORTAL_BASE_URL": "http://127.0.0.1:8000",
+            "PORTAL_BASE_URL": f"https://127.0.0.1:{WEB_PORT}",
             "EMAIL_URL": "dummymail://",
             "LOG_LEVEL": "INFO",
             # Production settings (DEBUG off, HTTPS only): the load generators act as the TLS proxy in front,
@@ -191,7 +196,7 @@ class Stack:
         self._wait(lambda: b"ready" in (self.log_dir / f"{name}.log").read_bytes(), process, f"{name} to start")
         return process
 
-    def start_web(self, workers: int, port: int = 8000) -> subprocess.Popen:
+    def start_web(self, workers: int, port: int = WEB_PORT) -> subprocess.Popen:
         process = self._spawn(
             "web",
             [
