@@ -56,7 +56,7 @@ from linking.imports.parsing import (
     student_key_split,
 )
 from linking.models import ImportRow, ImportRun, ObservationLink, Parent, Student
-from linking.services.holds import pair_is_held
+from linking.services.holds import pairs_held
 from linking.services.links import RetryLater
 
 logger = logging.getLogger(__name__)
@@ -301,11 +301,42 @@ def _directory_read(run: ImportRun, lookups: _Lookups) -> None:
     lookups.learn_directory(run)
 
 
-def _row_check(row: ImportRow, lookups: _Lookups) -> None:
-    """Decide what the run would do with one pending row (sets state, error, expected, Canvas ids)."""
-    try:
-        student_id = lookups.student(row.student_key)
-    except CanvasAmbiguousMatch:
+class _Facts:
+    """What the portal knows of a batch's students, in three queries for the batch rather than per row:
+    the students it has, the pairs held apart, and the pairs it links already."""
+
+    def __init__(self, student_ids: set[int], parent_emails: list[str]) -> None:
+        self.students = {s.canvas_user_id: s for s in Student.objects.filter(canvas_user_id__in=student_ids)}
+        pks = [student.pk for student in self.students.values()]
+        self.held = pairs_held(student_ids=pks, parent_emails=parent_emails) if pks else set()
+        self.linked: dict[tuple[int, str], ObservationLink] = {}
+        links = ObservationLink.objects.filter(state=ObservationLink.State.ACTIVE, student_id__in=pks)
+        for link in links.select_related("parent__user").order_by("pk"):
+            self.linked.setdefault((link.student_id, link.parent.user.email.strip().lower()), link)
+
+
+AMBIGUOUS = object()
+
+
+def _rows_check(rows: list[ImportRow], lookups: _Lookups) -> None:
+    """Decide what the run would do with each pending row of a batch (sets state, error, expected, Canvas ids).
+
+    Students are found first (the portal, then Canvas), so that what the portal knows of all of them
+    comes in one go (:class:`_Facts`).
+    """
+    found: dict[int, object] = {}
+    for row in rows:
+        try:
+            found[row.pk] = lookups.student(row.student_key)
+        except CanvasAmbiguousMatch:
+            found[row.pk] = AMBIGUOUS
+    facts = _Facts({id_ for id_ in found.values() if isinstance(id_, int)}, [row.parent_email for row in rows])
+    for row in rows:
+        _row_check(row, found[row.pk], lookups, facts)
+
+
+def _row_check(row: ImportRow, student_id, lookups: _Lookups, facts: _Facts) -> None:
+    if student_id is AMBIGUOUS:
         return _row_invalid(row, f"More than one Canvas user has the {student_key_label(row.student_key)}")
     if student_id is None:
         return _row_invalid(row, f"No student with {student_key_label(row.student_key)} in Canvas")
@@ -315,21 +346,15 @@ def _row_check(row: ImportRow, lookups: _Lookups) -> None:
         return _row_invalid(row, f"Same family as line {lookups.families[family]}")
     lookups.families[family] = row.number
 
-    student = Student.objects.filter(canvas_user_id=student_id).first()
-    if student is not None and pair_is_held(student=student, parent_email=row.parent_email):
+    student = facts.students.get(student_id)
+    email = row.parent_email.strip().lower()
+    if student is not None and (student.pk, email) in facts.held:
         row.state, row.error, row.expected = ImportRow.State.SKIPPED, HELD_APART, ImportRow.Outcome.HELD_PAIR
         return None
-    if student is not None:
-        link = (
-            ObservationLink.objects.filter(
-                state=ObservationLink.State.ACTIVE, student=student, parent__user__email__iexact=row.parent_email
-            )
-            .select_related("parent")
-            .first()
-        )
-        if link is not None:
-            row.expected, row.canvas_observer_id = ImportRow.Outcome.ALREADY_LINKED, link.parent.canvas_user_id
-            return None
+    link = facts.linked.get((student.pk, email)) if student is not None else None
+    if link is not None:
+        row.expected, row.canvas_observer_id = ImportRow.Outcome.ALREADY_LINKED, link.parent.canvas_user_id
+        return None
     observer_id = lookups.parent(row.parent_email)
     if observer_id is not None and observer_id == student_id:
         return _row_invalid(row, "The parent email is the student's own Canvas login")
@@ -360,8 +385,7 @@ def import_run_check(*, run: ImportRun, canvas: CanvasClient | None = None, seco
                 _progress_save(run, calls)
             while batch := list(to_check[:CHECK_BATCH]):
                 try:
-                    for row in batch:
-                        _row_check(row, lookups)
+                    _rows_check(batch, lookups)
                 finally:
                     _rows_save(run, [row for row in batch if row.expected or row.state != ImportRow.State.PENDING])
                     _progress_save(run, calls)
