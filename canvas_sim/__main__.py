@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from .app import Config, Simulator, set_self_registration
 from .seed import ROOT_ACCOUNT_ID, demo_summary, ensure_base, seed_demo
@@ -101,12 +101,18 @@ def build(args: argparse.Namespace) -> Simulator:
     return sim
 
 
+class KeepAliveHandler(WSGIRequestHandler):
+    # Canvas keeps connections open between requests (HTTP/1.1), so clients reuse them; werkzeug's default
+    # (HTTP/1.0) would make every request pay a new connection, which Canvas does not charge.
+    protocol_version = "HTTP/1.1"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING if args.quiet else logging.INFO)
     sim = build(args)
-    server = make_server(args.host, args.port, sim, threaded=True)
+    server = make_server(args.host, args.port, sim, threaded=True, request_handler=KeepAliveHandler)
     base_url = f"http://{args.host}:{server.port}"
     if args.seed == "demo":
         print(demo_summary(base_url=base_url, client_id=args.oauth_client_id, client_secret=args.oauth_client_secret))
