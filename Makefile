@@ -5,14 +5,14 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 DEMO_ADMIN_TOKEN ?= demo-admin-token
 
-.PHONY: venv test demo lint fmt clean
+.PHONY: venv test demo bench lint fmt clean
 
 venv: $(STAMP)
 
 # Reinstall whenever pyproject.toml changes; the stamp records the last successful install.
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	$(VENV)/bin/python -m pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -20,6 +20,10 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	DEMO_ADMIN_TOKEN='$(DEMO_ADMIN_TOKEN)' scripts/demo.sh
+
+# Every benchmark against PostgreSQL, Redis and the simulator (about 40 minutes), then bench/RESULTS.md.
+bench: $(STAMP)
+	$(VENV)/bin/python -m bench
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

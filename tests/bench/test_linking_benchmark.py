@@ -1,0 +1,67 @@
+"""The linking benchmark (bench/linking.py) at a small size, so that its harness and figures stay true.
+
+It runs the documented command in a stack of its own (database, Redis db, port, folders) and checks
+what the figures say happened: every family linked, none lost, the calls a family costs, the throttle
+never met. No speed is asserted here; speed is what the benchmark itself reports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from canvas_sim.testing import free_port
+from tests.conftest import is_reachable, missing
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def bench_env(tmp_path):
+    if not (is_reachable("127.0.0.1", 5432) and is_reachable("127.0.0.1", 6379)):
+        missing("the benchmarks need PostgreSQL and Redis on loopback")
+    database = f"bench_test_{os.getpid()}"
+    yield {
+        **os.environ,
+        "BENCH_DATABASE": database,
+        "BENCH_REDIS_URL": "redis://127.0.0.1:6379/11",
+        "BENCH_WEB_PORT": str(free_port()),
+        "BENCH_LOG_DIR": str(tmp_path / "logs"),
+        "BENCH_RESULTS_DIR": str(tmp_path),
+    }
+    import psycopg
+
+    with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def test_the_linking_benchmark_links_every_family_and_counts_what_it_cost(bench_env, tmp_path):
+    env = {key: value for key, value in bench_env.items() if not key.startswith(("PYTEST", "DJANGO_"))}
+    command = [sys.executable, "-m", "bench.linking", "--families", "60", "--parents", "20"]
+    command += ["--arrivals", "5", "--rate", "5", "--baseline", "3", "--latency-ms", "50"]
+    finished = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+
+    result = json.loads((tmp_path / "linking.json").read_text())
+    bulk, self_service, steady, baseline = (result[name] for name in ("bulk", "self_service", "steady", "baseline"))
+
+    assert (bulk["links"], bulk["links_in_canvas"], bulk["rows_lost"]) == (60, 60, 0)
+    # Two calls a new family at run time, and the check read the account's user list (a request or two).
+    assert bulk["canvas"]["by_route"]["POST /api/v1/accounts/:account_id/users 200"] == 60
+    assert bulk["canvas"]["by_route"]["PUT /api/v1/users/:user_id/observees/:observee_id 200"] == 60
+    assert 2 < bulk["calls_per_link"] <= 2.1
+    assert self_service["requests"]["linked"] == 20 and self_service["rows_lost"] == 0
+    assert self_service["calls_per_link"] == 3.0
+    assert steady["time_to_link"]["count"] == 5 and steady["time_to_link"]["p50"] > 0
+    assert (baseline["links"], baseline["calls_per_link"]) == (3, 5.0)
+    for phase in (bulk, self_service, steady, baseline):
+        assert phase["canvas"]["throttled_403"] == 0
+        assert phase["canvas"]["peak_in_flight"] <= 11
+        assert phase["workers"]["errors_logged"] == 0
+    assert bulk["ceiling"]["strict_calls_per_second"] == pytest.approx(11 / 0.05)
+    assert bulk["ratio_to_baseline"] > 1
