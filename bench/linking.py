@@ -209,11 +209,11 @@ class Family:
         self.headers = {**PROXY_HEADERS, "X-Forwarded-For": seed.address(number)}
         self.pressed_at: float | None = None
 
-    def press_link(self) -> None:
+    def press_link(self, code: str | None = None) -> None:
         self.pressed_at = time.time()
         response = self.session.post(
             self.web_url + "/family/add/",
-            data={"codes": self.code, "csrfmiddlewaretoken": self.token},
+            data={"codes": code or self.code, "csrfmiddlewaretoken": self.token},
             headers={**self.headers, "Referer": f"{ORIGIN}/family/add/"},
             allow_redirects=False,
             timeout=30,
@@ -222,7 +222,8 @@ class Family:
             raise RuntimeError(f"Link answered {response.status_code}: {response.text[:300]}")
 
 
-def families_with_codes(stack: Stack, *, count: int, prefix: str) -> list[Family]:
+def families_with_codes(stack: Stack, *, count: int, prefix: str, in_canvas: bool = False) -> list[Family]:
+    """``count`` students with a fresh code each and a signed-up parent each (``in_canvas``: one Canvas has)."""
     from linking.canvas import CanvasClient
 
     students = seed.sim_students(stack.sim, count=count, prefix=prefix, tokens=True)
@@ -234,6 +235,9 @@ def families_with_codes(stack: Stack, *, count: int, prefix: str) -> list[Family
     with ThreadPoolExecutor(16) as pool:
         codes = list(pool.map(code_for, students))
     emails = [seed.parent_email(prefix.lower(), number) for number in range(1, count + 1)]
+    if in_canvas:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda email: stack.sim.control("POST", "users", login=email, token=False), emails))
     parents = {parent.user.email: parent for parent in seed.portal_parents(emails)}
     return [
         Family(stack.web_url, parents[email], code, number)
@@ -241,13 +245,15 @@ def families_with_codes(stack: Stack, *, count: int, prefix: str) -> list[Family
     ]
 
 
-def wait_until_settled(families: list[Family], timeout: float) -> dict:
+def wait_until_settled(families: list[Family], timeout: float, *, requests: int | None = None) -> dict:
+    """Wait until the families' link requests (``requests`` of them, one each by default) are all closed."""
     from linking.models import LinkRequest
 
     parents = [family.parent.pk for family in families]
     requests_ = LinkRequest.objects.filter(parent_id__in=parents)
+    expected = len(families) if requests is None else requests
     seed.wait_for(
-        lambda: requests_.count() == len(families) and not requests_.filter(state__in=LinkRequest.OPEN_STATES).exists(),
+        lambda: requests_.count() == expected and not requests_.filter(state__in=LinkRequest.OPEN_STATES).exists(),
         timeout=timeout,
         what="the link requests",
     )
@@ -331,6 +337,40 @@ def steady_arrivals(stack: Stack, arrivals: int, rate: float) -> dict:
     return {**result, "arrivals": arrivals, "requests": states, "time_to_link": percentiles(times)}
 
 
+def mistyped_codes(stack: Stack, parents: int, share: float) -> dict:
+    """Parents Canvas has already, a share of whom first type a wrong code, then the right one.
+
+    Canvas charges a wrong code 200 units of the token's bucket (four requests' worth, 20 s of its outflow),
+    so a few of them meet the throttle: this is where 403s come from in the first week of school.
+    """
+    families = families_with_codes(stack, count=parents, prefix="TYPO", in_canvas=True)
+    rng = random.Random(11)
+    mistyped = rng.sample(families, max(1, round(parents * share)))
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789"
+    watch = phase_start(stack)
+    started = time.time()
+    with ThreadPoolExecutor(32) as pool:
+        list(
+            pool.map(
+                lambda f: f.press_link("".join(rng.choice(alphabet) for _ in range(6)) if f in mistyped else None),
+                families,
+            )
+        )
+    first = wait_until_settled(families, timeout=3600)
+    with ThreadPoolExecutor(32) as pool:
+        list(pool.map(Family.press_link, mistyped))  # "check each letter with your child", and again
+    states = wait_until_settled(families, timeout=3600, requests=parents + len(mistyped))
+    made = links_made(stack, families)
+    result = phase_result(
+        stack=stack,
+        seconds=max((linked for _, linked in made), default=time.time()) - started,
+        links=len(made),
+        watch=watch,
+        extra={"parents": parents, "mistyped": len(mistyped), "first_try": first, "requests": states},
+    )
+    return {**result, "rows_lost": parents - len(made)}
+
+
 # -- 4. the classic script ---------------------------------------------------------------------------
 def baseline(stack: Stack, families: int) -> dict:
     from bench.classic_script import ClassicScript
@@ -353,6 +393,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--arrivals", type=int, default=120, help="parents arriving one by one, timed")
     parser.add_argument("--rate", type=float, default=2.0, help="their arrivals a second")
     parser.add_argument("--baseline", type=int, default=100, help="families the classic script links")
+    parser.add_argument("--mistyped", type=int, default=300, help="parents with Canvas accounts, some mistyping")
+    parser.add_argument("--mistyped-share", type=float, default=0.02, help="the share who type a wrong code first")
     parser.add_argument("--latency-ms", type=int, default=150, help="the simulator's latency per API call")
     parser.add_argument("--workers", type=int, default=1, help="Celery worker processes")
     parser.add_argument("--worker-threads", type=int, default=16, help="threads of each Celery worker")
@@ -374,9 +416,11 @@ def main(argv: list[str] | None = None) -> dict:
             ("bulk", lambda: bulk(stack, args.families)),
             ("self_service", lambda: self_service_burst(stack, args.parents)),
             ("steady", lambda: steady_arrivals(stack, args.arrivals, args.rate)),
+            ("mistyped", lambda: mistyped_codes(stack, args.mistyped, args.mistyped_share)),
             ("baseline", lambda: baseline(stack, args.baseline)),
         ):
-            if getattr(args, {"bulk": "families", "self_service": "parents", "steady": "arrivals"}.get(name, name)):
+            size = {"bulk": "families", "self_service": "parents", "steady": "arrivals"}.get(name, name)
+            if getattr(args, size):
                 print(f"-- {name}", flush=True)
                 result[name] = run()
                 print({key: value for key, value in result[name].items() if key != "summary"}, flush=True)

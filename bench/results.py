@@ -167,6 +167,26 @@ def linking_section(data: dict) -> list[str]:
                 f"the client after backoff; {workers['handed_back_to_wait']} tasks or rows handed back to wait; "
                 f"{workers['errors_logged']} errors logged."
             )
+    mistyped = data.get("mistyped")
+    if mistyped:
+        by_route = ", ".join(f"`{route}` {count:,}" for route, count in mistyped["canvas"]["by_route"].items())
+        workers = mistyped["workers"]
+        out += [
+            "",
+            f"**Mistyped codes.** {mistyped['parents']} parents whom Canvas knows already press "Link" at once; "
+            f"{mistyped['mistyped']} of them ({mistyped['mistyped'] / mistyped['parents']:.0%}) type a wrong code "
+            "first, are told it did not work, and enter the right one. Canvas charges a wrong code 200 units of the "
+            "token's bucket (its outflow is 10 a second), so a handful of them fill it, and every request of the "
+            f"portal waits while it drains: {mistyped['seconds']:.1f} s for {mistyped['links']} links "
+            f"({mistyped['links_per_second']:.1f} a second, {mistyped['calls_per_link']:.2f} calls each). The "
+            f"simulator refused {mistyped['canvas']['throttled_403']} requests with its 403; the workers logged "
+            f"{workers['throttled_attempts_logged']} throttled attempts, each retried by the client after backoff, "
+            f"handed {workers['handed_back_to_wait']} back to wait, and lost {mistyped['rows_lost']}: every parent "
+            f"was linked. Calls: {by_route}. By cost, the ceiling here is {mistyped['ceiling']['by_cost']:.1f} "
+            f"calls/s ({mistyped['ceiling']['outflow']:.0f} units/s over a mean cost of "
+            f"{mistyped['ceiling']['mean_cost']:.2f}), which the portal's {mistyped['calls_per_second']:.1f} "
+            "exceeds only because the cost comes in a few lumps.",
+        ]
     out.append("")
     out += targets(data)
     out.append("")

@@ -46,6 +46,7 @@ from .errors import (
     CanvasThrottled,
     CanvasTransient,
     error_for,
+    is_throttled,
 )
 from .limiter import CanvasLimiter
 from .recording import canvas_call_note
@@ -326,7 +327,7 @@ class CanvasClient:
             remaining = float(response.headers["X-Rate-Limit-Remaining"])
         except (KeyError, ValueError):
             return
-        self.limiter.observe(self._bucket_key, remaining)
+        self.limiter.observe(self._bucket_key, remaining, refused=is_throttled(response))
 
     def _backoff(self, attempt: int) -> None:
         # Full jitter: concurrent workers that failed together must not come back together.

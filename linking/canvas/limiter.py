@@ -15,7 +15,9 @@ keeps that ("free"), grows it by the bucket's outflow as time passes, and lets `
 while ``n x 50 < free`` (:func:`effective_cap`). With nothing else in the bucket that is 11, the most
 Canvas serves at once (the 12th reservation reaches the 600 mark); what a wrong pairing code (+200), an
 expensive request or another user of the token leaves behind takes requests off, and at no room at all
-callers wait until the bucket has drained enough for one. :class:`RedisLimiter` shares slots and
+callers wait until the bucket has drained enough for one. After a refusal (the throttle's 403) the room is
+taken to be just what remained: the requests still in flight then are mostly refusals on their way back,
+which hold nothing, and what the others free shows in their own answers. :class:`RedisLimiter` shares slots and
 observations between processes; :class:`LocalLimiter` does the same within one process. ``bucket_key`` is
 the client's hash of (base URL, token): a token never reaches Redis or a log.
 """
@@ -52,7 +54,7 @@ class CanvasLimiter(Protocol):
 
     def slot(self, bucket_key: str) -> AbstractContextManager[None]: ...
 
-    def observe(self, bucket_key: str, remaining: float) -> None: ...
+    def observe(self, bucket_key: str, remaining: float, *, refused: bool = False) -> None: ...
 
 
 def effective_cap(free: float | None, max_in_flight: int, up_front: float = UP_FRONT_UNITS) -> int:
@@ -159,10 +161,9 @@ class LocalLimiter:
                     del self._holders[bucket_key]
                 self._lock.notify_all()
 
-    def observe(self, bucket_key: str, remaining: float) -> None:
+    def observe(self, bucket_key: str, remaining: float, *, refused: bool = False) -> None:
         with self._lock:
-            # The slot of the request that saw ``remaining`` is already released: the holders are the others.
-            free = float(remaining) + self.up_front * self._holders.get(bucket_key, 0)
+            free = float(remaining) if refused else float(remaining) + self.up_front * self._holders.get(bucket_key, 0)
             self._seen[bucket_key] = (free, time.monotonic())
             if len(self._seen) > 1024:  # forget buckets that drained long ago
                 now = time.monotonic()
@@ -222,7 +223,8 @@ return {cap, redis.call('ZCARD', KEYS[1]), estimate}
 
 # The room for reservations: what remained, plus what the token's other requests in flight hold (the
 # observing request's slot is already released). KEYS as above. ARGV[1] = remaining, ARGV[2] = lease ms,
-# ARGV[3] = up-front units, ARGV[4] = outflow per second, ARGV[5] = the room at which the cap is full again.
+# ARGV[3] = up-front units (0 after a refusal: see observe), ARGV[4] = outflow per second, ARGV[5] = the
+# room at which the cap is full again.
 _OBSERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -363,15 +365,15 @@ class RedisLimiter:
             except self._redis_errors as exc:  # the lease frees the slot in the end
                 self._warn(exc)
 
-    def observe(self, bucket_key: str, remaining: float) -> None:
-        self._fallback.observe(bucket_key, remaining)
+    def observe(self, bucket_key: str, remaining: float, *, refused: bool = False) -> None:
+        self._fallback.observe(bucket_key, remaining, refused=refused)
         if time.monotonic() < self._down_until:
             return
         full = (self.max_in_flight + 1) * self.up_front
         try:
             self._observe(
                 keys=self._keys(bucket_key),
-                args=[float(remaining), self.lease_ms, self.up_front, self.outflow_per_second, full],
+                args=[float(remaining), self.lease_ms, 0 if refused else self.up_front, self.outflow_per_second, full],
             )
         except self._redis_errors as exc:
             self._warn(exc)

@@ -43,12 +43,15 @@ def bench_env(tmp_path):
 def test_the_linking_benchmark_links_every_family_and_counts_what_it_cost(bench_env, tmp_path):
     env = {key: value for key, value in bench_env.items() if not key.startswith(("PYTEST", "DJANGO_"))}
     command = [sys.executable, "-m", "bench.linking", "--families", "60", "--parents", "20"]
-    command += ["--arrivals", "5", "--rate", "5", "--baseline", "3", "--latency-ms", "50"]
+    command += ["--arrivals", "5", "--rate", "5", "--baseline", "3", "--mistyped", "10", "--mistyped-share", "0.2"]
+    command += ["--latency-ms", "50"]
     finished = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
 
     result = json.loads((tmp_path / "linking.json").read_text())
-    bulk, self_service, steady, baseline = (result[name] for name in ("bulk", "self_service", "steady", "baseline"))
+    bulk, self_service, steady, baseline, mistyped = (
+        result[name] for name in ("bulk", "self_service", "steady", "baseline", "mistyped")
+    )
 
     assert (bulk["links"], bulk["links_in_canvas"], bulk["rows_lost"]) == (60, 60, 0)
     # Two calls a new family at run time, and the check read the account's user list (a request or two).
@@ -63,5 +66,9 @@ def test_the_linking_benchmark_links_every_family_and_counts_what_it_cost(bench_
         assert phase["canvas"]["throttled_403"] == 0
         assert phase["canvas"]["peak_in_flight"] <= 11
         assert phase["workers"]["errors_logged"] == 0
+    # Two parents type a wrong code first (Canvas charges each 200 units of the bucket), then the right one.
+    assert (mistyped["mistyped"], mistyped["first_try"]["failed"]) == (2, 2)
+    assert (mistyped["links"], mistyped["requests"]["linked"], mistyped["rows_lost"]) == (10, 10, 0)
+    assert mistyped["canvas"]["by_route"]["POST /api/v1/users/:user_id/observees 422"] == 2
     assert bulk["ceiling"]["strict_calls_per_second"] == pytest.approx(11 / 0.05)
     assert bulk["ratio_to_baseline"] > 1

@@ -286,6 +286,16 @@ def test_the_requests_still_in_flight_are_not_taken_for_a_full_bucket(make_limit
     assert limiter.cap(KEY) == 1
 
 
+def test_after_a_refusal_it_counts_only_what_remained(make_limiter):
+    limiter = make_limiter(max_in_flight=11, max_wait=0.3)
+    with contextlib.ExitStack() as held:
+        for _ in range(10):
+            held.enter_context(limiter.slot(KEY))
+        # The throttle said no: the others in flight are refusals on their way back too, holding nothing.
+        limiter.observe(KEY, 90, refused=True)
+    assert limiter.cap(KEY) == 1
+
+
 def test_the_cap_is_nought_while_the_bucket_is_full_and_grows_back_as_it_drains(make_limiter):
     limiter = make_limiter(max_in_flight=8, outflow_per_second=400)  # drains fast, so the test need not wait
 
