@@ -173,7 +173,7 @@ def linking_section(data: dict) -> list[str]:
         workers = mistyped["workers"]
         out += [
             "",
-            f"**Mistyped codes.** {mistyped['parents']} parents whom Canvas knows already press "Link" at once; "
+            f"**Mistyped codes.** {mistyped['parents']} parents whom Canvas knows already press “Link” at once; "
             f"{mistyped['mistyped']} of them ({mistyped['mistyped'] / mistyped['parents']:.0%}) type a wrong code "
             "first, are told it did not work, and enter the right one. Canvas charges a wrong code 200 units of the "
             "token's bucket (its outflow is 10 a second), so a handful of them fill it, and every request of the "
