@@ -37,6 +37,26 @@ def wait_for(condition, *, timeout: float = 30.0, interval: float = 0.1, message
     raise AssertionError(f"timed out after {timeout} s waiting for {message}")
 
 
+def forget_canvas_limiter() -> None:
+    """Drop what the Redis limiter remembers of the test Canvas: slots held and the room last seen.
+
+    Every test talks to the session's one simulator with one admin token, so they share a limiter
+    bucket. A worker a test SIGKILLs leaves its slots behind until their lease (two minutes) runs out,
+    and a test's wrong codes leave the room low: the next test would wait on a Canvas that was reset.
+    """
+    if not is_reachable("127.0.0.1", 6379):
+        return
+    import redis
+
+    client = redis.Redis.from_url(REDIS_TEST_URL)
+    try:
+        keys = list(client.scan_iter(match="canvas:limiter:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 def use_worker_process() -> bool:
     if not database_is_postgresql():
         return False
@@ -140,6 +160,7 @@ def family(transactional_db, canvas_settings, celery_worker):
     faults and throttle are reset after each test."""
     yield Family(canvas_settings)
     canvas_settings.reset()
+    forget_canvas_limiter()
 
 
 class Family:

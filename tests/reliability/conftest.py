@@ -28,7 +28,7 @@ from linking.services.links import link_requests_submit
 from portal.celery import app
 from tests.conftest import database_is_postgresql, is_reachable, missing
 from tests.reliability.counting import TALLIES
-from tests.workers import REDIS_TEST_URL, Family, wait_for, worker_process
+from tests.workers import REDIS_TEST_URL, Family, forget_canvas_limiter, wait_for, worker_process
 
 BACKOFF_CAP = "2"
 WORKER_APPLICATION = "reliability-worker"
@@ -52,8 +52,10 @@ def services(transactional_db):
 
 @pytest.fixture
 def sim(canvas_settings):
+    forget_canvas_limiter()
     yield canvas_settings
     canvas_settings.reset()
+    forget_canvas_limiter()
 
 
 @pytest.fixture
