@@ -25,6 +25,7 @@ import argparse
 import math
 import random
 import statistics
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -400,7 +401,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--worker-threads", type=int, default=16, help="threads of each Celery worker")
     args = parser.parse_args(argv)
 
-    result: dict = {"command": "python -m bench.linking " + " ".join(argv or []), "args": vars(args)}
+    result: dict = {
+        "command": "python -m bench.linking " + " ".join(sys.argv[1:] if argv is None else argv),
+        "args": vars(args),
+    }
     with Stack.start(
         latency_ms=args.latency_ms, workers=args.workers, worker_threads=args.worker_threads, web=True
     ) as stack:

@@ -269,7 +269,7 @@ def main() -> Path:
         "",
         f"Written by `python -m bench.results` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} from the "
         "figures in `var/bench/*.json`; `make bench` runs every benchmark and then writes this page again. The "
-        "benchmarks are in `bench/` (README, \"Benchmarks\"); none of them is a test.",
+        'benchmarks are in `bench/` (README, "Benchmarks"); none of them is a test.',
         "",
     ]
     machine = next((d["machine"] for d in (linking, load("web"), load("growth")) if d), None)

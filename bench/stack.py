@@ -122,6 +122,8 @@ class Stack:
         worker_threads: int = WORKER_THREADS,
         web: bool = False,
         web_workers: int = 4,
+        web_worker_class: str = "sync",
+        web_threads: int = 1,
         sim_args: tuple[str, ...] = (),
         extra_env: dict | None = None,
     ):
@@ -159,7 +161,7 @@ class Stack:
             for number in range(workers):
                 stack.start_worker(f"worker{number}", threads=worker_threads)
             if web:
-                stack.start_web(web_workers)
+                stack.start_web(web_workers, worker_class=web_worker_class, threads=web_threads)
             yield stack
         finally:
             stack.stop()
@@ -196,12 +198,18 @@ class Stack:
         self._wait(lambda: b"ready" in (self.log_dir / f"{name}.log").read_bytes(), process, f"{name} to start")
         return process
 
-    def start_web(self, workers: int, port: int = WEB_PORT) -> subprocess.Popen:
+    def start_web(
+        self, workers: int, port: int = WEB_PORT, *, worker_class: str = "sync", threads: int = 1
+    ) -> subprocess.Popen:
+        # gunicorn's defaults (sync, one thread) are left off the command line, as before.
+        chosen = [] if (worker_class, threads) == ("sync", 1) else ["--worker-class", worker_class]
+        if threads != 1:
+            chosen += ["--threads", str(threads)]
         process = self._spawn(
             "web",
             [
                 *(sys.executable, "-m", "gunicorn", "portal.wsgi:application", "--bind", f"127.0.0.1:{port}"),
-                *("--workers", str(workers), "--access-logfile", "-", "--log-level", "warning"),
+                *("--workers", str(workers), "--access-logfile", "-", "--log-level", "warning", *chosen),
             ],
         )
         self.web_url = f"http://127.0.0.1:{port}"
