@@ -8,6 +8,7 @@ Every number in RESULTS.md comes from those files; nothing here is measured or t
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ OUT = ROOT / "bench" / "RESULTS.md"
 
 
 def load(name: str) -> dict | None:
-    path = VAR / f"{name}.json"
+    path = Path(os.environ.get("BENCH_RESULTS_DIR", VAR)) / f"{name}.json"
     return json.loads(path.read_text()) if path.exists() else None
 
 
@@ -189,8 +190,6 @@ def linking_section(data: dict) -> list[str]:
         ]
     out.append("")
     out += targets(data)
-    out.append("")
-    out += time_to_link_section(self_service, steady)
     return out
 
 
@@ -262,6 +261,211 @@ def time_to_link_section(self_service: dict | None, steady: dict | None) -> list
     return out
 
 
+# -- 2 ---------------------------------------------------------------------------------------------------
+def web_section(data: dict) -> list[str]:
+    settings, chosen = data["settings"], data["chosen"]
+    run = next(r for r in data["configurations"] if r["gunicorn"]["spec"] == chosen)
+    seed = run["seed"]
+    out = [
+        "## 2. The web",
+        "",
+        f"Command: `{data['command'].strip()}`. For each gunicorn configuration a fresh stack as production runs "
+        f"it (DEBUG off, HTTPS only behind a proxy: {settings['proxy_headers']}), PostgreSQL, Redis, "
+        f"{settings['worker']} and the simulator at {settings['simulator_latency_ms']} ms. The school is seeded "
+        f"a few weeks into term: {seed['parents']:,} parents ({_states(seed['parents_by_state'])}), "
+        f"{seed['students']:,} students in {seed['courses']} courses, {seed['staff']} staff with a second "
+        f"factor, {seed['link_requests']:,} link requests, {seed['links']:,} links and {seed['audit_events']:,} "
+        f"audit events. Load: {settings['load']} (`bench/locustfile.py`): parents sign in (a quarter through the "
+        "form), look at their children, type a code and watch it link; students make a code, show it, print its "
+        "card or email it; staff page through the review queue and open requests. Every page polls as the "
+        "portal's script does, and people pause as long as reading and typing take.",
+        "",
+        f"**{chosen}** (`{run['gunicorn']['command']}`), the configuration this machine would run:",
+        "",
+    ]
+    rows = [
+        [
+            f"`{row['page']}`" if row["page"] != "Aggregated" else "**all**",
+            num(row["requests"]),
+            num(row["failures"]),
+            num(row["rps"]),
+            num(row["p50"], 0),
+            num(row["p95"], 0),
+            num(row["p99"], 0),
+        ]
+        for row in run["pages"]
+    ]
+    out += table(["page", "requests", "failures", "requests/s", "p50 ms", "p95 ms", "p99 ms"], rows)
+    target = run["target"]
+    people = run["people"]
+    out += [
+        "",
+        f"- **Target, p95 under {target['p95_ms']} ms on every page**: {verdict(target['met'])} "
+        f"({target['pages_judged']} pages judged"
+        + (f"; not reached by the load: {', '.join(target['pages_missing'])}" if target["pages_missing"] else "")
+        + f"). The sign-in POST is judged apart: p95 {num(target['sign_in_p95_ms'], 0)} ms, of which "
+        f"{num(data['profile']['password_hash_ms'], 0)} ms is Django's PBKDF2 password hash alone (1,000,000 "
+        "iterations, slow by design against stolen hashes, and left as it is); a parent signs in once a visit.",
+        f"- Errors: {num(sum(r['failures'] for r in run['pages'] if r['page'] != 'Aggregated'))} failed requests"
+        + (
+            ": " + "; ".join(f"{f['name']} {f['error']} ×{f['occurrences']}" for f in run["failures"])
+            if run["failures"]
+            else ""
+        )
+        + f"; gunicorn answered {_states(run['web_log']['responses'])} and logged {run['web_log']['tracebacks']} "
+        "tracebacks.",
+        f"- What the people did: {people['signed_in']:,} sign-ins through the form, {people['codes_entered']:,} "
+        f"codes typed ({people['wrong_codes_entered']:,} of them mistyped), {people['polls_given_up']} pages that "
+        f"stopped polling before their work was done; the worker's link requests ended "
+        f"{_states(run['worker_outcomes']['link_requests']) or 'none'}.",
+        f"- Memory (resident, MiB, at the end): {_processes(run['memory_mib'])}. CPU (cores used over the load): "
+        f"{_processes(run['cpu_cores_used'], digits=2)}; the machine was {pct(run['machine_cpu_busy'])} busy.",
+    ]
+    if len(data["configurations"]) > 1:
+        out += ["", "Configurations tried (the worst page's p95, sign-in POST apart):", ""]
+        out += table(
+            ["gunicorn", "worst p95 ms", "target"],
+            [[f"`{t['spec']}`", num(t["worst_p95_ms"], 0), verdict(t["target_met"])] for t in data["tried"]],
+        )
+    profile = data["profile"]["pages"]
+    out += [
+        "",
+        "Each page once more after the load, in one process with its queries counted (a quiet machine; the "
+        f"database connection alone costs {num(data['profile']['database_connect_ms'])} ms per request with "
+        "`CONN_MAX_AGE` 0):",
+        "",
+    ]
+    out += table(
+        ["page", "ms", "queries", "query ms"],
+        [[f"`{page}`", num(f["ms"]), num(f["queries"]), num(f["query_ms"])] for page, f in profile.items()],
+    )
+    return out
+
+
+def _shapes_line(shapes: list[dict]) -> str:
+    """``SELECT linking_importrow ×1.0, ...``: each statement's verb and first table, and its count per row at the
+    largest size."""
+    if not shapes:
+        return "none"
+    parts = []
+    for shape in shapes:
+        words = shape["sql"].split()
+        table_name = next(
+            (w.strip('"(),').split('"."')[0] for w in words[1:] if w.startswith('"')), words[1].split("(")[0]
+        )
+        per_row = list(shape["per_row"].values())[-1]
+        parts.append(f"`{words[0]} {table_name}`".replace(" `", "`") + f" ×{per_row:.2f}")
+    return ", ".join(parts)
+
+
+def _states(counts: dict) -> str:
+    return ", ".join(f"{count:,} {state}" for state, count in counts.items())
+
+
+def _processes(figures: dict, digits: int = 0) -> str:
+    return ", ".join(f"{name} {num(float(value), digits)}" for name, value in figures.items())
+
+
+# -- 4 ---------------------------------------------------------------------------------------------------
+def growth_section(data: dict) -> list[str]:
+    out = ["## 4. How cost grows", "", f"Command: `{data['command'].strip()}`.", ""]
+    pages, imports = data.get("pages"), data.get("imports")
+    if imports:
+        sizes = [str(size) for size in imports["sizes"]]
+        out += [
+            f"**Imports.** For each size, that many new families (a student Canvas has, a parent it has not) in "
+            f"one SIS export, uploaded through the staff console, checked and run as staff do, with "
+            f"{data['settings']['worker']} and `CANVAS_MAX_IN_FLIGHT={data['settings']['CANVAS_MAX_IN_FLIGHT']}`. "
+            "Queries are counted on both sides: the web's (upload and start) and the worker's (check and run).",
+            "",
+        ]
+        rows = []
+        for size in sizes:
+            f = imports["by_size"][size]
+            q = f["queries_per_row"]
+            rows.append(
+                [
+                    num(int(size)),
+                    f["state"],
+                    num(f["seconds"]["upload"], 2),
+                    num(f["seconds"]["check"]),
+                    num(f["seconds"]["run"]),
+                    num(f["rows_per_second"]["run"]),
+                    num(f["canvas"]["calls_per_row"], 2),
+                    num(f["canvas"]["throttled_403"]),
+                    num(q["web"], 3),
+                    num(q["worker_check"], 2),
+                    num(q["worker_run"], 2),
+                ]
+            )
+        out += table(
+            [
+                "rows",
+                "ended",
+                "upload s",
+                "check s",
+                "run s",
+                "rows/s (run)",
+                "Canvas calls/row",
+                "403s",
+                "web queries/row",
+                "worker check queries/row",
+                "worker run queries/row",
+            ],
+            rows,
+        )
+        growth = imports["growth"]
+        worker = list(growth["queries_per_row"]["worker"].values())
+        marginal = "; ".join(
+            f"{step}: web {num(m['web'], 2)}, worker {num(m['worker'], 2)}"
+            for step, m in growth["marginal_queries_per_row"].items()
+        )
+        shapes = growth["per_row_shapes"]
+        out += [
+            "",
+            f"- Worker queries per row: {' → '.join(num(v, 2) for v in worker)} across the sizes (spread "
+            f"{pct(max(worker) / min(worker) - 1)}); what one more row costs between sizes: {marginal}. The web's "
+            "queries are a fixed number per import, not per row. The statements the worker runs for each row "
+            f"(by shape, from `bench/querycount.py`): in the check {_shapes_line(shapes.get('check', []))}; in "
+            f"the run {_shapes_line(shapes.get('run', []))}.",
+            f"- The time per row is Canvas's: {num(imports['by_size'][sizes[-1]]['canvas']['calls_per_row'], 2)} "
+            f"calls of {data['args']['latency_ms']} ms a row within the throttle's ceiling (section 1).",
+        ]
+        out.append("")
+    if pages:
+        sizes = [str(size) for size in pages["sizes"]]
+        out += [
+            f"**Staff pages.** The records grown to {' and '.join(num(int(s)) for s in sizes)} link requests (with "
+            "their students, parents, links, holds, code-entry pauses and audit events, appended through the audit "
+            "service), then every staff page that lists things opened by staff signed in with their second factor: "
+            f"queries per page, and the median and p95 of {pages['repeats']} openings after a warm-up, in one "
+            "process against PostgreSQL.",
+            "",
+        ]
+        rows = []
+        for name, page in pages["pages"].items():
+            by = page["by_size"]
+            rows.append(
+                [
+                    name,
+                    " / ".join(num(by[s]["queries"]) for s in sizes),
+                    " / ".join(num(by[s]["p50_ms"]) for s in sizes),
+                    " / ".join(num(by[s]["p95_ms"]) for s in sizes),
+                    "yes" if page["queries_constant"] else "**no**",
+                ]
+            )
+        label = " / ".join(num(int(s)) for s in sizes)
+        out += table(["page", f"queries at {label}", "p50 ms", "p95 ms", "queries constant"], rows)
+        constant = all(page["queries_constant"] for page in pages["pages"].values())
+        worst = max(page["by_size"][sizes[-1]]["p95_ms"] for page in pages["pages"].values())
+        out += [
+            "",
+            f"- Queries per page constant on every page: {verdict(constant)}. The slowest page's p95 at "
+            f"{num(int(sizes[-1]))} requests: {num(worst)} ms.",
+        ]
+    return out
+
+
 def main() -> Path:
     linking = load("linking")
     parts = [
@@ -283,6 +487,13 @@ def main() -> Path:
         ]
     if linking:
         parts += linking_section(linking)
+    web, growth = load("web"), load("growth")
+    if web:
+        parts += ["", *web_section(web)]
+    if linking:
+        parts += ["", *time_to_link_section(linking.get("self_service"), linking.get("steady"))]
+    if growth:
+        parts += ["", *growth_section(growth)]
     OUT.write_text("\n".join(parts).rstrip() + "\n")
     return OUT
 
