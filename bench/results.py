@@ -466,7 +466,7 @@ def growth_section(data: dict) -> list[str]:
     return out
 
 
-def main() -> Path:
+def main(out: Path = OUT) -> Path:
     linking = load("linking")
     parts = [
         "# Benchmark results",
@@ -494,8 +494,8 @@ def main() -> Path:
         parts += ["", *time_to_link_section(linking.get("self_service"), linking.get("steady"))]
     if growth:
         parts += ["", *growth_section(growth)]
-    OUT.write_text("\n".join(parts).rstrip() + "\n")
-    return OUT
+    out.write_text("\n".join(parts).rstrip() + "\n")
+    return out
 
 
 if __name__ == "__main__":

@@ -7,48 +7,19 @@ never met. No speed is asserted here; speed is what the benchmark itself reports
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from canvas_sim.testing import free_port
-from tests.conftest import is_reachable, missing
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def bench_env(tmp_path):
-    if not (is_reachable("127.0.0.1", 5432) and is_reachable("127.0.0.1", 6379)):
-        missing("the benchmarks need PostgreSQL and Redis on loopback")
-    database = f"bench_test_{os.getpid()}"
-    yield {
-        **os.environ,
-        "BENCH_DATABASE": database,
-        "BENCH_REDIS_URL": "redis://127.0.0.1:6379/11",
-        "BENCH_WEB_PORT": str(free_port()),
-        "BENCH_LOG_DIR": str(tmp_path / "logs"),
-        "BENCH_RESULTS_DIR": str(tmp_path),
-    }
-    import psycopg
-
-    with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-
-
-def test_the_linking_benchmark_links_every_family_and_counts_what_it_cost(bench_env, tmp_path):
-    env = {key: value for key, value in bench_env.items() if not key.startswith(("PYTEST", "DJANGO_"))}
-    command = [sys.executable, "-m", "bench.linking", "--families", "60", "--parents", "20"]
-    command += ["--arrivals", "5", "--rate", "5", "--baseline", "3", "--mistyped", "10", "--mistyped-share", "0.2"]
-    command += ["--latency-ms", "50"]
-    finished = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
-
-    result = json.loads((tmp_path / "linking.json").read_text())
+def test_the_linking_benchmark_links_every_family_and_counts_what_it_cost(run_bench):
+    result = run_bench(
+        "linking",
+        *("--families", "60", "--parents", "20", "--arrivals", "5", "--rate", "5", "--baseline", "3"),
+        *("--mistyped", "10", "--mistyped-share", "0.2", "--latency-ms", "50"),
+    )
     bulk, self_service, steady, baseline, mistyped = (
         result[name] for name in ("bulk", "self_service", "steady", "baseline", "mistyped")
     )
