@@ -21,8 +21,10 @@ def test_the_web_benchmark_serves_every_persona_without_an_error(run_bench, tmp_
     )
 
     pages = {row["page"]: row for row in figures["pages"]}
-    for page in ("GET /family/", "GET /student/", "POST /student/codes/new/", "GET /staff/", "GET /staff/requests/"):
+    for page in ("GET /family/", "GET /student/", "POST /student/codes/new/", "GET /staff/"):
         assert pages[page]["requests"] > 0, page
+    # Staff open the queue by one of several filters (the locustfile draws which), each its own row.
+    assert sum(row["requests"] for name, row in pages.items() if name.startswith("GET /staff/requests/")) > 0
     assert sum(row["failures"] for row in figures["pages"]) == 0 and figures["failures"] == []
     run = figures["configurations"][0]
     assert run["web_log"]["tracebacks"] == 0 and run["exit_code"] == 0
@@ -39,16 +41,18 @@ def test_the_web_benchmark_serves_every_persona_without_an_error(run_bench, tmp_
 
 def test_the_growth_benchmark_finds_queries_per_row_and_per_page_constant(run_bench, tmp_path, monkeypatch):
     figures = run_bench(
-        "growth", *("--imports", "40,80", "--requests", "300,900", "--repeats", "2", "--latency-ms", "50")
+        "growth", *("--imports", "60,120", "--requests", "300,900", "--repeats", "2", "--latency-ms", "50")
     )
 
+    # From 50 rows (100 people to find) the check reads the account's user list instead of a search a
+    # person, so a new family costs its two writes and a share of that read; smaller files cost four.
     for rows, run in figures["imports"]["by_size"].items():
         assert (run["state"], run["rows_done"]) == ("done", int(rows))
         assert run["canvas"]["throttled_403"] == 0 and run["canvas"]["calls_per_row"] <= 2.1
     worker = figures["imports"]["growth"]["queries_per_row"]["worker"]
-    assert worker["80"] == pytest.approx(worker["40"], rel=0.1), worker
+    assert worker["120"] == pytest.approx(worker["60"], rel=0.1), worker
     assert all(
-        s["per_row"]["80"] <= 1.1
+        s["per_row"]["120"] <= 1.1
         for side in ("check", "run")
         for s in figures["imports"]["growth"]["per_row_shapes"][side]
     )
