@@ -250,6 +250,12 @@ class Stack:
                     os.killpg(process.pid, signal.SIGKILL)
         self.processes.clear()
         self.sim.stop()
+        # This process's own connections to the stack's database: the next stack drops that database
+        # (WITH FORCE), which would cut them under a later query.
+        if "django.apps" in sys.modules and sys.modules["django.apps"].apps.ready:
+            from django.db import connections
+
+            connections.close_all()
 
     # -- this process as a portal process ---------------------------------------------------------
     def django(self) -> None:

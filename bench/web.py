@@ -17,8 +17,8 @@ a Celery worker, the Canvas simulator with 150 ms latency, gunicorn with DEBUG o
    with its queries counted and timed, and the password hasher timed alone.
 
 Figures per page (requests, failures, requests a second, p50, p95, p99), memory and CPU per process, and
-whether every page's p95 is under 150 ms go to var/bench/web.json. The sign-in POST is reported apart:
-it runs the password hasher (PBKDF2, deliberately slow), so its time is the hasher's, not the portal's.
+whether every page's p95 is under 150 ms go to var/bench/web.json. The sign-in POST is judged with the
+others; the time its password hasher (Argon2id, portal/hashers.py) takes alone is reported beside it.
 """
 
 from __future__ import annotations
@@ -233,8 +233,8 @@ def failure_rows(path: Path) -> list[dict]:
 
 
 def verdict(pages: list[dict]) -> dict:
-    """The target, p95 under 150 ms on every page; the sign-in POST is judged apart (the hasher's time)."""
-    judged = [row for row in pages if row["page"] not in ("Aggregated", SIGN_IN) and row["requests"]]
+    """The target, p95 under 150 ms on every page the load reached, the sign-in POST included."""
+    judged = [row for row in pages if row["page"] != "Aggregated" and row["requests"]]
     missing = [row["page"] for row in judged if row["p95"] is None or row["p95"] >= TARGET_P95_MS]
     sign_in = next((row for row in pages if row["page"] == SIGN_IN), None)
     return {
@@ -243,9 +243,6 @@ def verdict(pages: list[dict]) -> dict:
         "pages_judged": len(judged),
         "pages_missing": missing,
         "sign_in_p95_ms": sign_in["p95"] if sign_in else None,
-        "sign_in_meets_it": bool(sign_in and sign_in["p95"] is not None and sign_in["p95"] < TARGET_P95_MS),
-        "sign_in_note": "judged apart: the sign-in POST runs Django's PBKDF2 hasher (1,000,000 iterations), "
-        "deliberately slow and left as it is; see profile.password_hash_ms for the hash alone",
     }
 
 
@@ -422,8 +419,8 @@ def _plan(query: tuple) -> list[str]:
 
 
 def database_connect_ms(repeat: int = 20) -> float:
-    """How long opening a database connection takes: each request of the portal opens one
-    (CONN_MAX_AGE is 0), and the profile above reuses one, so this is to be added to its times."""
+    """How long opening a database connection takes: what a request costs more when its process has no
+    connection kept (CONN_MAX_AGE, 60 s by default; the profile above reuses one)."""
     from django.db import connection
 
     times = []
@@ -467,7 +464,7 @@ def configuration_run(args, spec: str, folder: Path) -> dict:
         profile = page_profile(stack, seeded["personas"])
         run = {
             "gunicorn": {**config, "spec": spec, "command": _gunicorn_command(config)},
-            "database_url_options": args.database_options or "none (CONN_MAX_AGE 0: a connection per request)",
+            "database_url_options": args.database_options or "none (CONN_MAX_AGE 60 s, the portal's default)",
             "seed": {**seeded["counts"], "seconds": round(seed_seconds, 1)},
             "warm_up_requests": warmed,
             **load,
@@ -486,7 +483,7 @@ def _gunicorn_command(config: dict) -> str:
 
 
 def worst_p95(run: dict) -> float:
-    judged = [row["p95"] or math.inf for row in run["pages"] if row["page"] not in ("Aggregated", SIGN_IN)]
+    judged = [row["p95"] or math.inf for row in run["pages"] if row["page"] != "Aggregated" and row["requests"]]
     return max(judged, default=math.inf)
 
 

@@ -125,6 +125,12 @@ _SUPPORTED_ENGINES = {"django.db.backends.sqlite3", "django.db.backends.postgres
 if DATABASES["default"]["ENGINE"] not in _SUPPORTED_ENGINES:
     # django-environ turns an unknown scheme into an engine name that only fails at first query.
     raise ImproperlyConfigured("DATABASE_URL must start with postgres:// or sqlite:///.")
+# Each process keeps its connection for a minute rather than opening one per request: a new PostgreSQL
+# connection costs a backend process and its authentication, a third of the database's CPU under load
+# (bench/RESULTS.md, "The web"). Checked before each request reuses it, so one PostgreSQL dropped is
+# replaced instead of failing the request. `?conn_max_age=0` in DATABASE_URL turns it off.
+DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if RUNNING_TESTS and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # One test database per test process, so that two runs on one server do not drop each other's.
     DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", f"test_{DATABASES['default']['NAME']}_{os.getpid()}")
@@ -165,6 +171,14 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = "Family Portal: "
 LOGIN_REDIRECT_URL = "home"
 # The header shows "My children" or "My codes" by role.
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("linking.context_processors.roles")
+
+# Argon2id at OWASP's parameters (portal/hashers.py); passwords hashed before it (PBKDF2) still verify and
+# are rehashed with Argon2id at the parent's next sign-in.
+PASSWORD_HASHERS = [
+    "portal.hashers.Argon2idPasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -196,6 +196,11 @@ class LinkRequest(models.Model):
             models.Index(fields=["parent", "created_at"]),
             models.Index(fields=["client_ip", "created_at"]),
             models.Index(fields=["failure", "finished_at"]),
+            # The staff queue, newest (or oldest) first, in all or by state or rule: a page of it is read
+            # from the index's end however many requests there are, not sorted from all of them.
+            models.Index(fields=["created_at", "id"], name="linkrequest_created_idx"),
+            models.Index(fields=["state", "created_at", "id"], name="linkrequest_state_created_idx"),
+            models.Index(fields=["held_rule", "created_at", "id"], name="linkrequest_rule_created_idx"),
         ]
 
     def __str__(self) -> str:

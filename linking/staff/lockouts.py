@@ -21,7 +21,7 @@ ENDED_SHOWN = 50
 @staff_required
 def lockout_list(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
-    lockouts = CodeEntryLockout.objects.select_related("parent", "lifted_by")
+    lockouts = CodeEntryLockout.objects.select_related("parent__user", "lifted_by")
     context = {
         "active": lockouts.active(now).order_by("until"),
         "ended": lockouts.ended(now)[:ENDED_SHOWN],

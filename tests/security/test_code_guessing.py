@@ -201,6 +201,37 @@ def test_staff_see_a_pause_and_lifting_it_forgives_the_wrong_codes(family, setti
     assert AuditEvent.objects.filter(action="code_entry.unlocked").count() == 1, "lifting twice changes nothing"
 
 
+def test_the_pauses_page_costs_the_same_queries_for_many_pauses(family, db):
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    admin = staff_member_make("alex.admin@school.example", admin=True)
+    console = mfa_client(admin)
+    now = timezone.now()
+
+    def pauses_made(count: int) -> int:
+        for number in range(count):
+            ended = number % 2 == 0
+            CodeEntryLockout.objects.create(
+                scope=CodeEntryLockout.Scope.ACCOUNT,
+                parent=family.parent(name=f"Pat Guesser {number}"),
+                failures=10,
+                started_at=now - timedelta(days=2 if ended else 0),
+                until=now + timedelta(days=-1 if ended else 1),
+                lifted_by=admin if ended else None,
+                lifted_at=now if ended else None,
+            )
+        with CaptureQueriesContext(connection) as queries:
+            page = console.get(reverse("staff_lockouts"))
+        assert page.status_code == 200 and "Pat Guesser" in page.content.decode()
+        return len(queries)
+
+    assert pauses_made(2) == pauses_made(8), "each pause's parent and staff member come with the list"
+
+
 def test_a_pause_ends_by_itself(family, settings):
     settings.CODE_GUESSES_PER_ACCOUNT = 1
     parent = family.parent()
