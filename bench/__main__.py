@@ -13,7 +13,20 @@ import subprocess
 import sys
 
 QUICK = {
-    "linking": ["--families", "100", "--parents", "40", "--arrivals", "10", "--rate", "5", "--baseline", "5"],
+    "linking": [
+        "--families",
+        "100",
+        "--parents",
+        "40",
+        "--arrivals",
+        "10",
+        "--rate",
+        "5",
+        "--baseline",
+        "5",
+        "--probe-seconds",
+        "3",
+    ],
     "web": ["--users", "20", "--duration", "20s"],
     "growth": ["--imports", "100,200", "--requests", "1000,2000"],
 }

@@ -123,7 +123,8 @@ LAST_NAMES = (
 ).split()
 PARENT_DOMAINS = ("families.example.test", "mail.example.test", "school-parents.example.test", "watched.example.test")
 SCHOOLS = (101, 102, 103, 104)
-COURSES_PER_SCHOOL = 10
+# A class of about this many students: a district with more students has more courses, not larger ones.
+STUDENTS_PER_COURSE = 30
 # Link requests per student and per parent: families with two children, children with two parents.
 REQUESTS_PER_STUDENT = 2
 REQUESTS_PER_PARENT = 1.25
@@ -176,7 +177,7 @@ class School:
     def grow_to(self, requests: int) -> dict:
         seconds = {}
         for name, step in (
-            ("courses", self._courses_make),
+            ("courses", lambda: self._courses_make(requests // REQUESTS_PER_STUDENT // STUDENTS_PER_COURSE)),
             ("students", lambda: self._students_make(requests // REQUESTS_PER_STUDENT)),
             ("parents", lambda: self._parents_make(int(requests / REQUESTS_PER_PARENT))),
             ("requests_and_links", lambda: self._requests_make(requests)),
@@ -187,12 +188,11 @@ class School:
             seconds[name] = round(time.monotonic() - started, 1)
         return seconds
 
-    def _courses_make(self) -> None:
+    def _courses_make(self, count: int) -> None:
         from linking.models import Course
 
-        if self.courses:
-            return
-        self.courses = Course.objects.bulk_create(
+        count = max(count, len(SCHOOLS))
+        self.courses += Course.objects.bulk_create(
             [
                 Course(
                     canvas_course_id=9000 + number,
@@ -200,7 +200,7 @@ class School:
                     account_id=SCHOOLS[number % len(SCHOOLS)],
                     synced_at=self.now,
                 )
-                for number in range(len(SCHOOLS) * COURSES_PER_SCHOOL)
+                for number in range(len(self.courses), count)
             ]
         )
 

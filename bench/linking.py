@@ -13,6 +13,8 @@ production runs it (bench/stack.py: PostgreSQL, Redis, gunicorn, a Celery worker
    (Poisson), each timed from the press to the moment the simulator made the link.
 4. **Baseline**: the classic observer script (bench/classic_script.py) on ``--baseline`` further new
    families, one at a time, against the same simulator.
+5. **Probe**: the portal's client and limiter alone, many threads asking Canvas for one user as fast as
+   they are let, for ``--probe-seconds``: the most one token gets through this simulator on this machine.
 
 Canvas calls, 403s and the most requests in flight are the simulator's own counts (``/__sim__/stats``);
 the ceiling comes from the simulator's settings. The figures go to var/bench/linking.json, which
@@ -372,6 +374,32 @@ def mistyped_codes(stack: Stack, parents: int, share: float) -> dict:
     return {**result, "rows_lost": parents - len(made)}
 
 
+# -- 5. the most one token gets through --------------------------------------------------------------
+def probe(stack: Stack, seconds: float, threads: int = 32) -> dict:
+    """What the portal's own client and limiter get through this simulator on this machine with nothing
+    else to do: ``threads`` threads asking for the admin's own user as fast as they are let, for
+    ``seconds``. Between the strict ceiling and this lies the simulator's own time per call and the
+    hand-over of a slot from one request to the next; between this and the portal, the portal's work."""
+    from linking.canvas import admin_client
+
+    client = admin_client()
+    watch = phase_start(stack)
+    until = time.monotonic() + seconds
+
+    def ask() -> None:
+        while time.monotonic() < until:
+            client.request("GET", "/api/v1/users/self")
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda _: ask(), range(threads)))
+    calls = canvas_counts(stack.sim.stats())["calls"]
+    return {
+        **phase_result(stack=stack, seconds=time.monotonic() - started, links=calls, watch=watch, extra={}),
+        "threads": threads,
+    }
+
+
 # -- 4. the classic script ---------------------------------------------------------------------------
 def baseline(stack: Stack, families: int) -> dict:
     from bench.classic_script import ClassicScript
@@ -396,6 +424,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--baseline", type=int, default=100, help="families the classic script links")
     parser.add_argument("--mistyped", type=int, default=300, help="parents with Canvas accounts, some mistyping")
     parser.add_argument("--mistyped-share", type=float, default=0.02, help="the share who type a wrong code first")
+    parser.add_argument("--probe-seconds", type=float, default=20, help="how long the probe asks (0: no probe)")
     parser.add_argument("--latency-ms", type=int, default=150, help="the simulator's latency per API call")
     parser.add_argument("--workers", type=int, default=1, help="Celery worker processes")
     parser.add_argument("--worker-threads", type=int, default=16, help="threads of each Celery worker")
@@ -422,8 +451,10 @@ def main(argv: list[str] | None = None) -> dict:
             ("steady", lambda: steady_arrivals(stack, args.arrivals, args.rate)),
             ("mistyped", lambda: mistyped_codes(stack, args.mistyped, args.mistyped_share)),
             ("baseline", lambda: baseline(stack, args.baseline)),
+            ("probe", lambda: probe(stack, args.probe_seconds)),
         ):
             size = {"bulk": "families", "self_service": "parents", "steady": "arrivals"}.get(name, name)
+            size = "probe_seconds" if name == "probe" else size
             if getattr(args, size):
                 print(f"-- {name}", flush=True)
                 result[name] = run()

@@ -46,9 +46,10 @@ def link_requests_for_review(filters: ReviewFilters) -> QuerySet[LinkRequest]:
     if filters.state:
         requests = requests.filter(state=filters.state)
     # Bounds on the column itself rather than on its date, so that the index on created_at serves them.
-    if filters.created_from:
+    # The first and last days a date can hold bound nothing (and the day after the last has no date).
+    if filters.created_from and filters.created_from > date.min:
         requests = requests.filter(created_at__gte=_day_start(filters.created_from))
-    if filters.created_to:
+    if filters.created_to and filters.created_to < date.max:
         requests = requests.filter(created_at__lt=_day_start(filters.created_to + timedelta(days=1)))
     # A subquery, not a join through the M2M: a student in two of a school's courses is still one row.
     if filters.course is not None:
@@ -67,15 +68,27 @@ def _day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
+# A search that matches more people than this (a letter or two) leaves them to a subquery.
+MATCHES_LISTED = 2000
+
+
 def _matching(text: str) -> Q:
-    # The student stays unknown until the code is redeemed; those requests match on the parent only.
-    # Students and parents are matched first, each table on its own (where PostgreSQL's trigram indexes,
-    # migration 0010, find them), then their requests through the foreign keys' indexes.
+    """Requests whose student (name, SIS id) or parent (name, email) contains ``text``.
+
+    The students and the parents who match are found first, each table on its own (where PostgreSQL's
+    trigram indexes, migration 0010, serve it), and their requests then through the foreign keys' indexes:
+    a condition on two joined tables at once would read every request. The student stays unknown until
+    the code is redeemed; those requests match on the parent only.
+    """
     students = Student.objects.filter(Q(name__icontains=text) | Q(sis_user_id__icontains=text))
-    parents = Parent.objects.filter(
-        Q(name__icontains=text) | Q(user__in=get_user_model().objects.filter(email__icontains=text))
-    )
-    return Q(student__in=students) | Q(parent__in=parents)
+    emails = get_user_model().objects.filter(email__icontains=text)
+    parents = Parent.objects.filter(Q(name__icontains=text) | Q(user__in=emails))
+    return _among("student", students) | _among("parent", parents)
+
+
+def _among(field: str, people: QuerySet) -> Q:
+    ids = list(people.values_list("pk", flat=True)[: MATCHES_LISTED + 1])
+    return Q(**{f"{field}__in": people}) if len(ids) > MATCHES_LISTED else Q(**{f"{field}_id__in": ids})
 
 
 def _ordering(sort: str) -> list[str]:
@@ -110,7 +123,12 @@ def link_request_timeline(link_request: LinkRequest) -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(about_request).order_by("id"))
 
 
+# Lifted holds are history: the newest of them are shown, the rest are in the audit log.
+LIFTED_HOLDS_SHOWN = 50
+
+
 def pair_holds_for_review() -> tuple[list[PairHold], list[PairHold]]:
-    """Active holds, then lifted ones, each newest first, with the people a row names."""
-    holds = list(PairHold.objects.select_related("student", "created_by", "lifted_by").order_by("-created_at"))
-    return [hold for hold in holds if hold.is_active], [hold for hold in holds if not hold.is_active]
+    """Every active hold, then the newest lifted ones, each newest first, with the people a row names."""
+    holds = PairHold.objects.select_related("student", "created_by", "lifted_by").order_by("-created_at")
+    active = list(holds.filter(lifted_at__isnull=True))
+    return active, list(holds.filter(lifted_at__isnull=False)[:LIFTED_HOLDS_SHOWN])

@@ -9,6 +9,7 @@ client. The one exception is anonymisation, :meth:`AuditEventQuerySet.anonymise`
 from __future__ import annotations
 
 from django.db import models
+from django.db.models.fields.json import KeyTransform
 
 
 class AppendOnlyError(Exception):
@@ -71,6 +72,12 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["action", "created_at"], name="audit_action_created_idx"),
             models.Index(fields=["created_at"], name="audit_created_idx"),
+            # A request's timeline (its detail page) and the log's "subject id" filter look events up by
+            # these keys of ``subject``; each index holds that key's value as the lookup compares it.
+            models.Index(KeyTransform("link_request", "subject"), name="audit_subject_request_idx"),
+            models.Index(KeyTransform("observation_link", "subject"), name="audit_subject_link_idx"),
+            models.Index(KeyTransform("parent", "subject"), name="audit_subject_parent_idx"),
+            models.Index(KeyTransform("student", "subject"), name="audit_subject_student_idx"),
         ]
 
     def __str__(self) -> str:

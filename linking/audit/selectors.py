@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -82,8 +83,26 @@ def audit_event_list(
 
 
 def audit_actions() -> list[str]:
-    """Every action recorded so far, sorted (one query over the action index)."""
-    return list(AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct())
+    """Every action recorded so far, sorted, in one query that reads the action index once per action.
+
+    ``SELECT DISTINCT action`` reads every event (a log of millions, in time); this walks the index on
+    (action, created_at) from each action straight to the next, so its cost follows the few dozen
+    actions there are, not the events.
+    """
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH RECURSIVE actions(action) AS (
+                SELECT MIN(action) FROM {table}
+                UNION ALL
+                SELECT (SELECT MIN(action) FROM {table} WHERE action > actions.action)
+                FROM actions WHERE actions.action IS NOT NULL
+            )
+            SELECT action FROM actions WHERE action IS NOT NULL
+            """  # noqa: S608 - the table name is the model's own
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def audit_actor_emails(actor_ids: Iterable[int | None]) -> dict[int, str]:

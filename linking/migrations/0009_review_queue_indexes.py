@@ -5,23 +5,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('linking', '0008_site_id_sequence'),
+        ("linking", "0008_site_id_sequence"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='linkrequest',
-            index=models.Index(fields=['created_at', 'id'], name='linkrequest_created_idx'),
+            model_name="linkrequest",
+            index=models.Index(fields=["created_at", "id"], name="linkrequest_created_idx"),
         ),
         migrations.AddIndex(
-            model_name='linkrequest',
-            index=models.Index(fields=['state', 'created_at', 'id'], name='linkrequest_state_created_idx'),
+            model_name="linkrequest",
+            index=models.Index(fields=["state", "created_at", "id"], name="linkrequest_state_created_idx"),
         ),
         migrations.AddIndex(
-            model_name='linkrequest',
-            index=models.Index(fields=['held_rule', 'created_at', 'id'], name='linkrequest_rule_created_idx'),
+            model_name="linkrequest",
+            index=models.Index(fields=["held_rule", "created_at", "id"], name="linkrequest_rule_created_idx"),
         ),
     ]

@@ -11,9 +11,12 @@ import segno
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.db.models import Count, Q
+from django.core.paginator import Paginator
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -24,9 +27,11 @@ from linking.models import Course, PairingCode, Student
 from linking.services.codes import pairing_code_link_url, pairing_code_request, spell_code
 from linking.services.courses import course_pairing_codes_request, courses_sync_request, staff_codes_latest
 from linking.staff.access import staff_required
+from linking.staff.forms import LongSelect
 
 LETTER_LANGUAGES = [("en", "English"), ("es", "Español")]
 SEARCH_LIMIT = 50
+COURSES_PER_PAGE = 50
 
 
 def _lang(request: HttpRequest) -> str:
@@ -36,7 +41,9 @@ def _lang(request: HttpRequest) -> str:
 
 class LetterSearchForm(forms.Form):
     q = forms.CharField(label=gettext_lazy("Student name or SIS id"), required=False, max_length=100, strip=True)
-    course = forms.ModelChoiceField(label=gettext_lazy("Or a course"), queryset=Course.objects.all(), required=False)
+    course = forms.ModelChoiceField(
+        label=gettext_lazy("Or a course"), queryset=Course.objects.order_by("name"), required=False, widget=LongSelect
+    )
     lang = forms.ChoiceField(label=gettext_lazy("Letter language"), choices=LETTER_LANGUAGES, required=False)
 
 
@@ -59,7 +66,12 @@ def letters_home(request: HttpRequest) -> HttpResponse:
                     :SEARCH_LIMIT
                 ]
             )
-    courses = Course.objects.annotate(student_count=Count("students")).order_by("name")
+    # A page of courses, each counting its students in a subquery of its own: a district has thousands.
+    enrolled = Course.students.through.objects.filter(course=OuterRef("pk")).values("course")
+    courses = Course.objects.order_by("name", "pk").annotate(
+        student_count=Coalesce(Subquery(enrolled.annotate(count=Count("*")).values("count")), 0)
+    )
+    page = Paginator(courses, COURSES_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
         "staff/letters/home.html",
@@ -67,7 +79,7 @@ def letters_home(request: HttpRequest) -> HttpResponse:
             "form": form,
             "students": students,
             "searched": bool(form.is_bound and form.data.get("q")),
-            "courses": courses,
+            "courses": page,
             "last_synced": Course.objects.exclude(synced_at=None).order_by("-synced_at").first(),
             "lang": _lang(request),
             "languages": LETTER_LANGUAGES,
@@ -100,14 +112,14 @@ def code_new(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_required
 def letters_student(request: HttpRequest, pk: int) -> HttpResponse:
     student = get_object_or_404(Student.objects.select_related("user"), pk=pk)
-    return _render_letters(request, "staff/letters/student.html", [student], student=student)
+    return _render_letters(request, [student], "staff/letters/student.html", student=student)
 
 
 @require_GET
 @staff_required
 def letters_student_status(request: HttpRequest, pk: int) -> HttpResponse:
     student = get_object_or_404(Student.objects.select_related("user"), pk=pk)
-    return _render_letters(request, "staff/letters/_letters.html", [student], student=student, status=True)
+    return _render_letters(request, [student], student=student)
 
 
 # -- a course ---------------------------------------------------------------------------------------
@@ -131,7 +143,7 @@ def letters_course(request: HttpRequest, pk: int) -> HttpResponse:
         )
         return redirect(_with_lang(reverse("staff_letters_course", args=[course.pk]), lang))
     students = list(course.students.select_related("user").order_by("name", "pk"))
-    return _render_letters(request, "staff/letters/course.html", students, course=course)
+    return _render_letters(request, students, "staff/letters/course.html", course=course)
 
 
 @require_GET
@@ -139,13 +151,14 @@ def letters_course(request: HttpRequest, pk: int) -> HttpResponse:
 def letters_course_status(request: HttpRequest, pk: int) -> HttpResponse:
     course = get_object_or_404(Course, pk=pk)
     students = list(course.students.select_related("user").order_by("name", "pk"))
-    return _render_letters(request, "staff/letters/_letters.html", students, course=course, status=True)
+    return _render_letters(request, students, course=course)
 
 
 # -- rendering --------------------------------------------------------------------------------------
-def _render_letters(request: HttpRequest, template: str, students: list[Student], status=False, **extra):
-    """Render the page in the letter's language; the status partial says with ``X-Pending`` whether
-    a code is still being made, so the page stops polling when none is."""
+def _render_letters(request: HttpRequest, students: list[Student], page: str | None = None, **extra):
+    """The letters in their language, on ``page`` in the staff member's own language. Without ``page``, the
+    letters alone, for the page's polling: ``X-Pending`` says whether a code is still being made, so the
+    page stops polling when none is."""
     lang = _lang(request)
     codes = staff_codes_latest(students)
     with translation.override(lang):
@@ -160,10 +173,12 @@ def _render_letters(request: HttpRequest, template: str, students: list[Student]
             "status_url": _status_url(extra, lang),
             **extra,
         }
-        response = render(request, template, context)
-    if status:
+        letters_html = render_to_string("staff/letters/_letters.html", context, request=request)
+    if page is None:
+        response = HttpResponse(letters_html)
         response["X-Pending"] = "1" if pending else "0"
-    return response
+        return response
+    return render(request, page, {**context, "letters_html": letters_html})
 
 
 def _status_url(extra: dict, lang: str) -> str:

@@ -18,7 +18,12 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from linking.models import LinkRequest, ObservationLink, PairHold, Student
-from linking.selectors import link_request_timeline, link_requests_for_review, pair_holds_for_review
+from linking.selectors import (
+    LIFTED_HOLDS_SHOWN,
+    link_request_timeline,
+    link_requests_for_review,
+    pair_holds_for_review,
+)
 from linking.services.review import (
     link_request_approve,
     link_request_reject,
@@ -218,7 +223,9 @@ def link_revoke(request: HttpRequest, pk) -> HttpResponse:
 def hold_list(request: HttpRequest) -> HttpResponse:
     active, lifted = pair_holds_for_review()
     return render(
-        request, "staff/review/hold_list.html", {"active": active, "lifted": lifted, "lift_form": ReasonForm()}
+        request,
+        "staff/review/hold_list.html",
+        {"active": active, "lifted": lifted, "lifted_shown": LIFTED_HOLDS_SHOWN, "lift_form": ReasonForm()},
     )
 
 
@@ -267,6 +274,7 @@ def hold_lift(request: HttpRequest, pk) -> HttpResponse:
         context = {
             "active": active,
             "lifted": lifted,
+            "lifted_shown": LIFTED_HOLDS_SHOWN,
             "lift_form": ReasonForm(),
             "failed_hold": hold,
             "failed_form": form,

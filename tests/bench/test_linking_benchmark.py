@@ -18,7 +18,7 @@ def test_the_linking_benchmark_links_every_family_and_counts_what_it_cost(run_be
     result = run_bench(
         "linking",
         *("--families", "60", "--parents", "20", "--arrivals", "5", "--rate", "5", "--baseline", "3"),
-        *("--mistyped", "10", "--mistyped-share", "0.2", "--latency-ms", "50"),
+        *("--mistyped", "10", "--mistyped-share", "0.2", "--latency-ms", "50", "--probe-seconds", "2"),
     )
     bulk, self_service, steady, baseline, mistyped = (
         result[name] for name in ("bulk", "self_service", "steady", "baseline", "mistyped")
@@ -43,3 +43,8 @@ def test_the_linking_benchmark_links_every_family_and_counts_what_it_cost(run_be
     assert mistyped["canvas"]["by_route"]["POST /api/v1/users/:user_id/observees 422"] == 2
     assert bulk["ceiling"]["strict_calls_per_second"] == pytest.approx(11 / 0.05)
     assert bulk["ratio_to_baseline"] > 1
+    # The probe: the client and limiter alone, as many calls as the token lets through, never throttled.
+    probe = result["probe"]
+    assert probe["canvas"]["by_route"] == {"GET /api/v1/users/:user_id 200": probe["canvas"]["calls"]}
+    assert probe["canvas"]["calls"] > 0 and probe["canvas"]["throttled_403"] == 0
+    assert probe["canvas"]["peak_in_flight"] <= 11

@@ -86,6 +86,18 @@ def test_it_narrows_by_action_or_action_prefix(staff, family_events):
     assert shown(audit_page(staff, action="link.")) == [family_events["removed"].pk, family_events["linked"].pk]
 
 
+def test_the_action_filter_offers_each_recorded_action_once_in_order(staff, family_events):
+    record("link.created", actor_label="system")  # a second of one action
+
+    choices = dict(audit_page(staff).context["form"].fields["action"].choices)
+    actions = [value for value, _ in choices["Action"]]
+    assert actions == sorted(set(AuditEvent.objects.values_list("action", flat=True)))
+    assert {"link.created", "link.removed", "link_request.submitted"} <= set(actions)
+    assert [value for value, _ in choices["Every action starting with"]] == sorted(
+        {action.rsplit(".", 1)[0] + "." for action in actions}
+    )
+
+
 def test_it_narrows_by_actor_and_outcome(staff, family_events):
     assert shown(audit_page(staff, actor_label="parent")) == [family_events["linked"].pk, family_events["submitted"].pk]
     assert shown(audit_page(staff, outcome="already_gone")) == [family_events["removed"].pk]

@@ -184,6 +184,25 @@ def test_choosing_a_course_opens_its_letters(staff, db):
     assert response["Location"] == reverse("staff_letters_course", args=[course.pk]) + "?lang=es"
 
 
+def test_the_course_list_pages_through_a_districts_courses_with_their_student_counts(staff, db):
+    from linking.staff.letters import COURSES_PER_PAGE
+
+    courses = Course.objects.bulk_create(
+        Course(canvas_course_id=880000 + number, name=f"Room {number:03d}") for number in range(COURSES_PER_PAGE + 5)
+    )
+    for number in range(3):
+        courses[0].students.add(student_make(f"Pupil {number}"))
+
+    first = staff.client.get(reverse("staff_letters")).content.decode()
+    second = staff.client.get(reverse("staff_letters"), {"page": 2}).content.decode()
+
+    assert "<strong>Room 000</strong>" in first and "3 students" in first and "Page 1 of 2" in first
+    assert f"<strong>Room {COURSES_PER_PAGE - 1:03d}</strong>" in first and "Room 050</strong>" not in first
+    assert "<strong>Room 050</strong>" in second and "0 students" in second and "Room 000</strong>" not in second
+    # Every course stays one choice away in the form, whichever page is shown.
+    assert f'<option value="{courses[-1].pk}">Room {len(courses) - 1:03d}</option>' in first
+
+
 # -- a course ---------------------------------------------------------------------------------------
 def test_staff_print_a_letter_for_every_student_of_a_synced_course(family, staff):
     response = staff.client.post(reverse("staff_courses_sync"))

@@ -68,9 +68,26 @@ def test_it_narrows_the_list_to_a_date_range(staff, families):
     assert listed(staff.client.get(URL, {"created_to": older})) == [families["failed"]]
 
 
+def test_the_first_and_last_days_a_date_can_hold_bound_nothing(staff, families):
+    everything = listed(staff.client.get(URL))
+    assert listed(staff.client.get(URL, {"created_from": "0001-01-01", "created_to": "9999-12-31"})) == everything
+
+
 def test_it_narrows_the_list_to_a_course_or_a_school(staff, families):
     assert listed(staff.client.get(URL, {"course": families["north"].pk})) == [families["held"]]
     assert listed(staff.client.get(URL, {"school": 20})) == [families["failed"]]
+
+
+def test_the_course_filter_offers_every_course_escaped_and_keeps_the_one_chosen(staff, families):
+    Course.objects.create(canvas_course_id=4, name='Band <b>"A"</b>', account_id=10)
+    page = staff.client.get(URL, {"course": families["north"].pk}).content.decode()
+
+    select = page[page.index('<select name="course"') : page.index("</select>", page.index('<select name="course"'))]
+    assert '<select name="course" id="id_course">' in page
+    assert '<option value="">Any</option>' in select
+    assert f'<option value="{families["north"].pk}" selected>Maths 7</option>' in select
+    assert f'<option value="{families["south"].pk}">Art 9</option>' in select
+    assert "Band &lt;b&gt;&quot;A&quot;&lt;/b&gt;" in select and "<b>" not in select
 
 
 def test_it_counts_a_student_in_two_of_a_schools_courses_once(staff, families):
@@ -93,7 +110,9 @@ def test_it_narrows_the_list_to_the_rule_that_held_it(staff, families):
         ("mail.example", ["unknown_student", "failed"]),  # parent email, a request with no student yet too
     ],
 )
-def test_it_searches_students_and_parents(staff, families, q, expected):
+@pytest.mark.parametrize("listed_at_most", [2000, 0], ids=["matches listed", "matches left to a subquery"])
+def test_it_searches_students_and_parents(staff, families, q, expected, listed_at_most, monkeypatch):
+    monkeypatch.setattr("linking.selectors.MATCHES_LISTED", listed_at_most)
     assert listed(staff.client.get(URL, {"q": q})) == [families[key] for key in expected]
 
 
