@@ -233,7 +233,7 @@ class School:
     def _parents_make(self, count: int) -> None:
         from django.contrib.auth import get_user_model
 
-        from linking.models import Parent
+        from linking.models import LanguagePreference, Parent
 
         users, names = [], []
         for number in range(len(self.parents), count):
@@ -245,9 +245,13 @@ class School:
         users = get_user_model().objects.bulk_create(users, batch_size=BATCH)
         self.parents += Parent.objects.bulk_create(
             [
-                Parent(user=user, name=name, canvas_user_id=5_000_000 + user.pk, locale=self.rng.choice(("en", "es")))
+                Parent(user=user, name=name, canvas_user_id=5_000_000 + user.pk)
                 for user, name in zip(users, names, strict=True)
             ],
+            batch_size=BATCH,
+        )
+        LanguagePreference.objects.bulk_create(
+            [LanguagePreference(user=user, language=self.rng.choice(("en", "es"))) for user in users],
             batch_size=BATCH,
         )
 

@@ -150,6 +150,8 @@ class Stack:
             "PORTAL_BASE_URL": f"https://127.0.0.1:{WEB_PORT}",
             "EMAIL_URL": "dummymail://",
             "LOG_LEVEL": "INFO",
+            # Production's static files (hashed names, from collectstatic's manifest), collected below.
+            "STATIC_ROOT": str(log_dir / "static"),
             # Production settings (DEBUG off, HTTPS only): the load generators act as the TLS proxy in front,
             # sending X-Forwarded-Proto and X-Forwarded-For, so every family has an address of its own.
             "TRUSTED_PROXY_COUNT": "1",
@@ -158,6 +160,7 @@ class Stack:
         stack = cls(sim=sim, env=env, log_dir=log_dir)
         try:
             stack.manage("migrate", "--no-input")
+            stack.manage("collectstatic", "--no-input")
             for number in range(workers):
                 stack.start_worker(f"worker{number}", threads=worker_threads)
             if web:

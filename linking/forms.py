@@ -26,9 +26,9 @@ class ParentSignupForm(forms.Form):
     field_order = ["name", "email", "password1"]
 
     name = forms.CharField(
-        label="Your full name",
+        label=_("Your full name"),
         max_length=255,
-        help_text="As the school knows you. It is also your name in Canvas.",
+        help_text=_("As the school knows you. It is also your name in Canvas."),
         widget=forms.TextInput(attrs={"autocomplete": "name", "autocapitalize": "words"}),
     )
 

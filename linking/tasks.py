@@ -224,42 +224,48 @@ def pairing_code_create(self, pairing_code_id: str) -> None:
 
 
 @shared_task(bind=True, acks_late=True, max_retries=5, ignore_result=True)
-def pairing_code_email_send(self, pairing_code_id: str, to: str) -> None:
-    """Mail an active code to the address the student typed."""
+def pairing_code_email_send(self, pairing_code_id: str, to: str, language: str = "") -> None:
+    """Mail an active code to the address the student typed (``language``: the student's, when they did)."""
     pairing_code = PairingCode.objects.select_related("student").filter(pk=pairing_code_id).first()
     if pairing_code is None or not pairing_code.is_usable:
         return
     try:
-        codes.pairing_code_email_deliver(pairing_code=pairing_code, to=to)
+        codes.pairing_code_email_deliver(pairing_code=pairing_code, to=to, sender_language=language)
     except OSError as exc:  # the mail server is down: try again later
         raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from None
 
 
 # -- notices to parents ---------------------------------------------------------------------------
 @shared_task(bind=True, acks_late=True, max_retries=5, ignore_result=True)
-def link_request_rejected_notify(self, link_request_id: str) -> None:
-    """Tell the parent, in their language, that the school declined their request."""
+def link_request_rejected_notify(self, link_request_id: str, language: str = "") -> None:
+    """Tell the parent, in their language (else ``language``, the staff member's), that the school declined
+    their request."""
     from linking.services.notices import link_request_rejected_send
 
-    request = LinkRequest.objects.select_related("parent__user").filter(pk=link_request_id).first()
+    request = LinkRequest.objects.select_related("parent__user__language_preference").filter(pk=link_request_id).first()
     if request is None or request.state != LinkRequest.State.REJECTED:
         return
     try:
-        link_request_rejected_send(link_request=request)
+        link_request_rejected_send(link_request=request, sender_language=language)
     except OSError as exc:  # the mail server is down: try again later
         raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from None
 
 
 @shared_task(bind=True, acks_late=True, max_retries=5, ignore_result=True)
-def observation_link_revoked_notify(self, link_id: str) -> None:
-    """Tell the parent, in their language, that the school removed their link."""
+def observation_link_revoked_notify(self, link_id: str, language: str = "") -> None:
+    """Tell the parent, in their language (else ``language``, the staff member's), that the school removed
+    their link."""
     from linking.services.notices import observation_link_revoked_send
 
-    link = ObservationLink.objects.select_related("parent__user", "student").filter(pk=link_id).first()
+    link = (
+        ObservationLink.objects.select_related("parent__user__language_preference", "student")
+        .filter(pk=link_id)
+        .first()
+    )
     if link is None:
         return
     try:
-        observation_link_revoked_send(link=link)
+        observation_link_revoked_send(link=link, sender_language=language)
     except OSError as exc:
         raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from None
 

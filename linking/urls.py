@@ -3,6 +3,8 @@ from django.urls import path
 from linking import views
 
 urlpatterns = [
+    # Django's usual address for it; every page's header posts here (templates/portal/_language_switch.html).
+    path("i18n/setlang/", views.language_set, name="language_set"),
     path("student/", views.student_home, name="student_home"),
     path("student/codes/new/", views.pairing_code_new, name="pairing_code_new"),
     path("student/codes/<uuid:pk>/", views.pairing_code_detail, name="pairing_code_detail"),

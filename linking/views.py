@@ -24,11 +24,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.i18n import LANGUAGE_QUERY_PARAMETER, set_language
 
 from linking.forms import AddChildForm, EmailCodeForm
+from linking.languages import session_language_set
 from linking.models import LinkRequest, ObservationLink, PairingCode, Parent, Student
 from linking.services.codes import pairing_code_email, pairing_code_link_url, pairing_code_request, spell_code
 from linking.services.guessing import CodeEntryRefused
+from linking.services.languages import is_spoken, user_language_save
 from linking.services.links import link_requests_submit, observation_link_remove_request
 
 # Failed requests stay on the dashboard this long, so a parent sees why and what to do.
@@ -58,6 +61,19 @@ def parent_required(view):
         return view(request, parent, *args, **kwargs)
 
     return wrapper
+
+
+# -- everyone -------------------------------------------------------------------------------------
+@require_POST
+def language_set(request: HttpRequest) -> HttpResponse:
+    """The header's language switch: Django's set_language (the cookie, then back to ``next`` when it is
+    one of ours), and for a signed-in user also their saved language, which their next sign-in opens in."""
+    response = set_language(request)
+    language = request.POST.get(LANGUAGE_QUERY_PARAMETER, "")
+    if request.user.is_authenticated and is_spoken(language):
+        user_language_save(user=request.user, language=language)
+        session_language_set(request, language)
+    return response
 
 
 # -- students -------------------------------------------------------------------------------------

@@ -16,8 +16,14 @@ app.autodiscover_tasks()
 @after_setup_logger.connect
 @after_setup_task_logger.connect
 def redact_secrets_in_worker_logs(logger, **kwargs):
-    """A worker writes its log through Celery's own handlers, not settings.LOGGING's: they hide secrets too."""
+    """A worker (and beat) writes its log through Celery's own handlers, not settings.LOGGING's: they hide
+    secrets too, and write JSON lines when LOG_FORMAT=json, as the web does."""
+    from django.conf import settings
+
     from linking.canvas.redaction import RedactSecretsFilter
+    from portal.logs import JsonFormatter
 
     for handler in logger.handlers:
         handler.addFilter(RedactSecretsFilter())
+        if settings.LOG_FORMAT == "json":
+            handler.setFormatter(JsonFormatter())

@@ -14,6 +14,7 @@ import environ
 from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -86,6 +87,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files are answered here, before any middleware reads a session or the database.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     # Outside every middleware that may query the database, so that it sees their failures too.
     "portal.middleware.DatabaseUnavailableMiddleware",
@@ -94,6 +97,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A signed-in user's saved language over LocaleMiddleware's choice (linking/languages.py).
+    "linking.languages.SavedLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -165,8 +170,9 @@ ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = True
 ACCOUNT_UNIQUE_EMAIL = True
 # Signing out changes state, so it takes a POST (the header's button); a GET shows a confirmation page.
 ACCOUNT_LOGOUT_ON_GET = False
-# The default prefix is the Site's name, "example.com" until someone edits it in the admin.
-ACCOUNT_EMAIL_SUBJECT_PREFIX = "Family Portal: "
+# The default prefix is the Site's name, "example.com" until someone edits it in the admin. Lazy: it is
+# translated into the language the email is sent in.
+ACCOUNT_EMAIL_SUBJECT_PREFIX = gettext_lazy("Family Portal: ")
 # ACCOUNT_RATE_LIMITS is left at allauth's defaults (codes, logins, signups, password resets).
 LOGIN_REDIRECT_URL = "home"
 # The header shows "My children" or "My codes" by role.
@@ -205,11 +211,35 @@ LANGUAGES = [("en", "English"), ("es", "Español")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 # End of Languages.
 
-# Static files
+# Static files: the web serves them itself (WhiteNoise), so a deploy needs no file server or shared folder.
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "var" / "static"
+# What collectstatic writes and WhiteNoise serves when DEBUG is off; the Docker image collects into the default.
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default="").strip() or BASE_DIR / "var" / "static")
+if not STATIC_ROOT.is_absolute():
+    raise ImproperlyConfigured(f"STATIC_ROOT must be an absolute path, not {str(STATIC_ROOT)!r}.")
+# In production every file's name carries a hash of its content, so browsers keep it for good (WhiteNoise
+# marks it immutable), and a gzipped copy sits beside it. The manifest from each name to its hashed name
+# exists only once collectstatic has run, and without it every {% static %}, so every page, fails. So it is
+# used only where collectstatic runs: production (the Docker image runs it, and so do the production
+# servers of tests/security and the stacks of bench/). Elsewhere collectstatic never runs: with DEBUG on
+# (make demo, docker-compose.demo.yml) and in the test process, which runs with DEBUG off. There the names
+# stay plain and WhiteNoise finds each file in the source folders when it is asked for (autorefresh), so an
+# edited file shows at once and nothing needs collecting.
+_STATIC_COLLECTED = not (DEBUG or RUNNING_TESTS)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if _STATIC_COLLECTED
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = not _STATIC_COLLECTED
+WHITENOISE_AUTOREFRESH = not _STATIC_COLLECTED
 
 # Email
 
@@ -401,6 +431,8 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 # A second line of defence behind the proxy's own redirect. Not under tests: the test client and the
 # live server speak plain http:// (tests/security checks the production defaults in a fresh process).
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not (DEBUG or RUNNING_TESTS))
+# Load balancers and Docker's health check probe /healthz over plain HTTP inside the network (portal/health.py).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 # Pairing codes travel in the "Add a child" link's query string: no other site may see it in a Referer.
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -434,6 +466,11 @@ CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise ImproperlyConfigured(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}.")
+# text for a person at a terminal; json for a log collector: one object a line (portal/logs.py), the same
+# from the web, gunicorn (portal/gunicorn_config.py), the worker and beat (portal/celery.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="text").strip().lower() or "text"
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}.")
 
 # Every handler hides secrets in what it writes (linking.canvas.redaction): a pairing code in a request
 # line's query string (the "Add a child" link, and sign-in's next=), a token, a password. Django's
@@ -446,6 +483,7 @@ LOGGING = {
     },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "portal.logs.JsonFormatter"},
         "django.server": {
             "()": "django.utils.log.ServerFormatter",
             "format": "[{server_time}] {message}",
@@ -453,10 +491,14 @@ LOGGING = {
         },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["redact_secrets"],
+        },
         "django.server": {
             "class": "logging.StreamHandler",
-            "formatter": "django.server",
+            "formatter": "json" if LOG_FORMAT == "json" else "django.server",
             "filters": ["redact_secrets"],
         },
     },

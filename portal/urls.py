@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 
 from linking.staff import second_factor
+from portal import health
 from portal.admin_queries import guard_admin_queries
 
 # The admin signs in through allauth (its rate limits, its second factor) rather than a form of its own.
@@ -13,6 +14,8 @@ guard_admin_queries(admin.site)
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="portal/home.html"), name="home"),
+    # For load balancers and Docker: the database, the broker and Canvas, as JSON (portal/health.py).
+    path("healthz", health.healthz, name="healthz"),
     # Before allauth's own: the same page, which keeps its code field when a POST has no code.
     path("accounts/2fa/authenticate/", second_factor.authenticate, name="mfa_authenticate"),
     path("accounts/", include("allauth.urls")),

@@ -3,6 +3,7 @@
 from .families import LinkRequest, ObservationLink, ObservationLinkQuerySet, PairingCode, Parent, Student
 from .guessing import CodeEntryLockout
 from .imports import ImportRow, ImportRun
+from .languages import LanguagePreference
 from .reconciliation import Drift, ReconciliationRun
 from .staff import Course, LinkPolicy, PairHold
 
@@ -12,6 +13,7 @@ __all__ = [
     "Drift",
     "ImportRow",
     "ImportRun",
+    "LanguagePreference",
     "LinkPolicy",
     "LinkRequest",
     "ObservationLink",

@@ -16,6 +16,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .languages import LanguagePreference
+
 
 class Student(models.Model):
     """A Canvas student the portal knows of: one who signed in, or one a parent linked to."""
@@ -41,7 +43,6 @@ class Parent(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="parent")
     name = models.CharField(max_length=255)
     canvas_user_id = models.PositiveBigIntegerField(null=True, blank=True, unique=True)
-    locale = models.CharField(max_length=16, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -50,6 +51,12 @@ class Parent(models.Model):
     @property
     def email(self) -> str:
         return self.user.email
+
+    @property
+    def locale(self) -> str:
+        """The parent's language ("en", "es"), or "" if they never chose one: the school's emails to them and
+        the Canvas account the portal makes for them are in it. Saved as their user's LanguagePreference."""
+        return LanguagePreference.language_of(self.user)
 
 
 class PairingCode(models.Model):

@@ -11,7 +11,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from linking.audit.services import audit_event_record
@@ -24,6 +24,7 @@ from linking.canvas import (
     record_canvas_calls,
 )
 from linking.models import PairingCode, Student
+from linking.services.languages import email_language, parent_with_email
 from linking.services.links import RetryLater
 
 # A student is looking at the page while this runs: after this long, say "try again later".
@@ -119,7 +120,11 @@ def _record_refused(pairing_code: PairingCode, failure: str, calls: list[dict]) 
 
 @transaction.atomic
 def pairing_code_email(*, pairing_code: PairingCode, to: str, by: AbstractBaseUser) -> None:
-    """Queue an email of the code to the address the student typed, and record that it was sent."""
+    """Queue an email of the code to the address the student typed, and record that it was sent.
+
+    Called in the student's request: the language they are reading the portal in goes with it, for a
+    family the portal does not know the language of.
+    """
     from linking.tasks import pairing_code_email_send
 
     audit_event_record(
@@ -129,7 +134,7 @@ def pairing_code_email(*, pairing_code: PairingCode, to: str, by: AbstractBaseUs
         subject={"code_request": str(pairing_code.pk), "student": pairing_code.student_id},
         personal={"to": to},
     )
-    pairing_code_email_send.delay_on_commit(str(pairing_code.pk), to)
+    pairing_code_email_send.delay_on_commit(str(pairing_code.pk), to, translation.get_language() or "")
 
 
 def pairing_code_link_url(pairing_code: PairingCode) -> str:
@@ -138,22 +143,25 @@ def pairing_code_link_url(pairing_code: PairingCode) -> str:
     return f"{settings.PORTAL_BASE_URL}{reverse('add_child')}?{query}"
 
 
-def pairing_code_email_deliver(*, pairing_code: PairingCode, to: str) -> None:
-    context = {
-        "student_name": pairing_code.student.name,
-        "code": pairing_code.code,
-        "spelled": spell_code(pairing_code.code),
-        "expires_at": pairing_code.expires_at,
-        "link_url": pairing_code_link_url(pairing_code),
-        "portal_url": settings.PORTAL_BASE_URL,
-    }
-    subject = render_to_string("linking/email/pairing_code_subject.txt", context).strip()
-    message = EmailMultiAlternatives(
-        subject=subject,
-        body=render_to_string("linking/email/pairing_code_message.txt", context),
-        to=[to],
-    )
-    message.attach_alternative(render_to_string("linking/email/pairing_code_message.html", context), "text/html")
+def pairing_code_email_deliver(*, pairing_code: PairingCode, to: str, sender_language: str = "") -> None:
+    """Email the code to ``to``: in the saved language of the parent with that address, if the portal
+    has one, else in ``sender_language`` (the student's when they sent it)."""
+    with translation.override(email_language(recipient=parent_with_email(to), sender_language=sender_language)):
+        context = {
+            "student_name": pairing_code.student.name,
+            "code": pairing_code.code,
+            "spelled": spell_code(pairing_code.code),
+            "expires_at": pairing_code.expires_at,
+            "link_url": pairing_code_link_url(pairing_code),
+            "portal_url": settings.PORTAL_BASE_URL,
+        }
+        subject = render_to_string("linking/email/pairing_code_subject.txt", context).strip()
+        message = EmailMultiAlternatives(
+            subject=subject,
+            body=render_to_string("linking/email/pairing_code_message.txt", context),
+            to=[to],
+        )
+        message.attach_alternative(render_to_string("linking/email/pairing_code_message.html", context), "text/html")
     message.send()
 
 

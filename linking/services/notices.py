@@ -1,4 +1,4 @@
-"""Emails to parents about what the school decided, in the parent's language."""
+"""Emails to parents about what the school decided, in the parent's language (else the staff member's)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from django.urls import reverse
 from django.utils import translation
 
 from linking.models import LinkRequest, ObservationLink, Parent
+from linking.services.languages import email_language
 
 
-def _send(parent: Parent, template: str, context: dict) -> None:
-    with translation.override(parent.locale or settings.LANGUAGE_CODE):
+def _send(parent: Parent, template: str, context: dict, sender_language: str) -> None:
+    with translation.override(email_language(recipient=parent, sender_language=sender_language)):
         context = {**context, "parent": parent, "dashboard_url": settings.PORTAL_BASE_URL + reverse("parent_home")}
         subject = render_to_string(f"linking/email/{template}_subject.txt", context).strip()
         message = EmailMultiAlternatives(
@@ -22,9 +23,10 @@ def _send(parent: Parent, template: str, context: dict) -> None:
     message.send()
 
 
-def link_request_rejected_send(*, link_request: LinkRequest) -> None:
-    _send(link_request.parent, "request_rejected", {"reason": link_request.review_reason})
+def link_request_rejected_send(*, link_request: LinkRequest, sender_language: str = "") -> None:
+    _send(link_request.parent, "request_rejected", {"reason": link_request.review_reason}, sender_language)
 
 
-def observation_link_revoked_send(*, link: ObservationLink) -> None:
-    _send(link.parent, "link_revoked", {"student_name": link.student.name, "reason": link.remove_reason})
+def observation_link_revoked_send(*, link: ObservationLink, sender_language: str = "") -> None:
+    context = {"student_name": link.student.name, "reason": link.remove_reason}
+    _send(link.parent, "link_revoked", context, sender_language)

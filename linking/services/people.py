@@ -6,6 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from linking.models import Parent, Student
+from linking.services.languages import user_language_save
 
 
 @transaction.atomic
@@ -36,7 +37,11 @@ def student_upsert_from_canvas(
     return student
 
 
+@transaction.atomic
 def parent_register(*, user: AbstractBaseUser, name: str, locale: str = "") -> Parent:
-    """Make a signed-up portal user a parent (allauth's signup form calls this)."""
-    parent, _ = Parent.objects.update_or_create(user=user, defaults={"name": name.strip(), "locale": locale})
+    """Make a signed-up portal user a parent (allauth's signup form calls this); ``locale``, the language
+    they signed up in, becomes their saved language."""
+    parent, _ = Parent.objects.update_or_create(user=user, defaults={"name": name.strip()})
+    if locale:
+        user_language_save(user=user, language=locale)
     return parent

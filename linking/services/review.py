@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from linking.audit.services import audit_event_record
 from linking.models import LinkRequest, ObservationLink, PairHold, Student
@@ -90,7 +90,8 @@ def link_request_reject(*, link_request: LinkRequest, by: AbstractBaseUser, reas
         data={"held_rule": request.held_rule},
         personal={"reason": reason},
     )
-    link_request_rejected_notify.delay_on_commit(str(request.pk))
+    # For a parent who never chose a language: the one the staff member who declined is using.
+    link_request_rejected_notify.delay_on_commit(str(request.pk), translation.get_language() or "")
 
 
 @transaction.atomic
@@ -146,7 +147,7 @@ def observation_link_revoke(*, link: ObservationLink, by: AbstractBaseUser, reas
         personal={"reason": reason},
     )
     unlink_task.delay_on_commit(str(link.pk))
-    observation_link_revoked_notify.delay_on_commit(str(link.pk))
+    observation_link_revoked_notify.delay_on_commit(str(link.pk), translation.get_language() or "")
 
 
 @transaction.atomic

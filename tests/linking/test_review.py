@@ -8,6 +8,7 @@ from django.core import mail
 
 from linking.models import LinkPolicy, LinkRequest, ObservationLink, PairHold
 from linking.services.codes import pairing_code_request
+from linking.services.languages import user_language_save
 from linking.services.links import link_requests_submit
 from linking.services.notices import link_request_rejected_send, observation_link_revoked_send
 from linking.services.review import (
@@ -219,8 +220,7 @@ def test_revoking_a_link_unlinks_it_and_tells_the_parent(family, reviewer):
 
 def test_a_spanish_speaking_parent_is_told_in_spanish(family, reviewer):
     student, parent = family.student(), family.parent()
-    type(parent).objects.filter(pk=parent.pk).update(locale="es")
-    parent.refresh_from_db()
+    user_language_save(user=parent.user, language="es")
     request = LinkRequest.objects.create(
         parent=parent, student=student, state="rejected", review_reason="No pudimos confirmar la tutela."
     )

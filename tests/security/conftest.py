@@ -47,11 +47,19 @@ def site_admin(db) -> Persona:
     return Persona("site_admin", mfa_client(user), user)
 
 
+@pytest.fixture(scope="session")
+def static_root(tmp_path_factory):
+    """The static files collected once a run for the production environment, as the Docker image has them."""
+    return production.collect_static(tmp_path_factory.mktemp("static"))
+
+
 @pytest.fixture
-def production_server(transactional_db, tmp_path):
+def production_server(transactional_db, tmp_path, static_root):
     """``runserver`` on this run's test database in a production environment; its log in ``.log``.
 
     The cache is memory rather than production's Redis, so that these tests need no Redis.
     """
-    with production.production_server(tmp_path / "runserver.log", CACHE_URL="locmemcache://") as server:
+    with production.production_server(
+        tmp_path / "runserver.log", CACHE_URL="locmemcache://", STATIC_ROOT=str(static_root)
+    ) as server:
         yield server

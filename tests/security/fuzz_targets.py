@@ -262,6 +262,14 @@ def page(*fields: str) -> tuple[str, ...]:
 
 TARGETS: dict[str, list[Target]] = {
     "home": [Target("anonymous")],
+    # The health check reads no field; whatever a query string holds, it answers its JSON.
+    "healthz": [Target("anonymous")],
+    # The header's language switch (linking/views.py): a language it does not speak, or a next that is not
+    # the portal's, is ignored the way Django's set_language ignores it (back to the page, nothing saved).
+    "language_set": [
+        Target("anonymous", "POST", ("language", "next"), refusal="redirect"),
+        Target("parent_a", "POST", ("language", "next"), refusal="redirect"),
+    ],
     # -- students (linking/views.py) --
     "student_home": [Target("student")],
     "pairing_code_new": [Target("student", "POST")],

@@ -61,13 +61,27 @@ class Server:
         return self.log.read_text(errors="replace")
 
 
+def collect_static(static_root: Path) -> Path:
+    """``collectstatic`` into ``static_root`` in the production environment, as the Docker image is built."""
+    subprocess.run(  # noqa: S603 - our own manage.py, fixed arguments
+        [sys.executable, "manage.py", "collectstatic", "--no-input"],
+        env=production_env(STATIC_ROOT=str(static_root)),
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return static_root
+
+
 @contextmanager
 def production_server(log: Path, **env: str) -> Iterator[Server]:
-    """``runserver`` in the production environment (static files served by --insecure, as a proxy would)."""
+    """``runserver`` in the production environment. Static files come from WhiteNoise, as in production,
+    so ``env`` names a STATIC_ROOT that ``collect_static`` filled (runserver serves none with DEBUG off)."""
     port = free_port()
     with open(log, "wb") as out:
         process = subprocess.Popen(  # noqa: S603 - our own manage.py, fixed arguments
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--insecure"],
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
             env=production_env(DATABASE_URL=database_url(), **env),
             cwd=ROOT,
             stdout=out,

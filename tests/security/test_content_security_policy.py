@@ -18,13 +18,20 @@ from tests.security.csp import read_page, violations
 from tests.security.test_csrf import persona_for
 from tests.security.test_permission_matrix import RULES, WALKED, World
 
-pytestmark = pytest.mark.usefixtures("fast_passwords", "canvas_sign_in")
+# /healthz answers 503 while the broker is down: the session's worker brings one that answers (memory:// on
+# a laptop, Redis in CI). A fixture of the module, so that it starts before a test's transaction does.
+pytestmark = pytest.mark.usefixtures("celery_worker", "fast_passwords", "canvas_sign_in")
 
 PAGES = [(route, key) for route, key in WALKED if RULES[key].method == "GET"]
 # The one page that needs img-src data: allauth's authenticator set-up shows its QR code as a data: URI.
 DATA_IMAGES = {"mfa_activate_totp"}
-# The GET URLs that answer a file rather than a page, and what kind.
-DOWNLOADS = {"staff_audit_export": "text/csv", "staff_import_report": "text/csv", "admin:jsi18n": "text/javascript"}
+# The GET URLs that answer a file or data rather than a page, and what kind.
+DOWNLOADS = {
+    "staff_audit_export": "text/csv",
+    "staff_import_report": "text/csv",
+    "admin:jsi18n": "text/javascript",
+    "healthz": "application/json",
+}
 
 
 def fetch(request, route: str, key: str):

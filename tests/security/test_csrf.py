@@ -17,7 +17,9 @@ from django.test import Client, RequestFactory
 
 from tests.security.test_permission_matrix import NOBODY, RULES, WALKED, World
 
-pytestmark = pytest.mark.usefixtures("fast_passwords", "canvas_sign_in")
+# /healthz answers 503 while the broker is down: the session's worker brings one that answers (memory:// on
+# a laptop, Redis in CI). A fixture of the module, so that it starts before a test's transaction does.
+pytestmark = pytest.mark.usefixtures("celery_worker", "fast_passwords", "canvas_sign_in")
 
 CSRF_REFUSAL = b"CSRF verification failed"
 # Rules that let no persona through: posted to by one who reaches the view all the same.

@@ -29,6 +29,10 @@ from tests.security.fuzzing import (  # noqa: F401
 )
 from tests.staff.conftest import anonymous, fast_accounts, parent_a, parent_b, staff, staff_admin, student  # noqa: F401
 
+# /healthz answers 503 while the broker is down: the session's worker brings one that answers (memory:// on
+# a laptop, Redis in CI). A fixture of the module, so that it starts before a test's transaction does.
+pytestmark = pytest.mark.usefixtures("celery_worker")
+
 ROUTES = {key: route for route, key in walked_urls()}
 # One test a persona: signing in (staff with their authenticator app) costs more than fuzzing a URL.
 BY_PERSONA: dict[str, list[tuple[str, Target]]] = {}

@@ -47,7 +47,9 @@ from linking.models import (
 from tests.staff.conftest import PERSONAS, student_make
 from tests.staff.conftest import staff_member_make as _staff_member_make
 
-pytestmark = pytest.mark.usefixtures("fast_passwords", "canvas_sign_in")
+# /healthz answers 503 while the broker is down: the session's worker brings one that answers (memory:// on
+# a laptop, Redis in CI). A fixture of the module, so that it starts before a test's transaction does.
+pytestmark = pytest.mark.usefixtures("celery_worker", "fast_passwords", "canvas_sign_in")
 
 EVERYONE = frozenset(PERSONAS)
 SIGNED_IN = EVERYONE - {"anonymous"}
@@ -272,6 +274,10 @@ def user_content_type(world: World) -> dict:
 
 RULES: dict[str, Rule] = {
     "home": Rule("GET", EVERYONE),
+    # The health check (portal/health.py): for load balancers, with no session; the same answer for all.
+    "healthz": Rule("GET", EVERYONE),
+    # The language switch in every page's header: anyone may choose, and a signed-in user's choice is saved.
+    "language_set": Rule("POST", EVERYONE, data=lambda w: {"language": "es"}),
     # allauth (accounts/): sign-in, sign-up, email, password; a signed-in visitor to the sign-in and
     # sign-up pages is sent home, which counts as through.
     "account_login": Rule("POST", EVERYONE),

@@ -14,11 +14,12 @@ import re
 import secrets
 import subprocess
 import sys
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 
 from tests.portal.test_settings import load_settings
+from tests.security import production
 from tests.security.csp import parse_policy, read_page, violations
 from tests.security.production import CANVAS, HOST, ROOT, production_env
 
@@ -224,3 +225,39 @@ def test_every_public_page_loads_its_css_js_and_fonts_under_its_policy(productio
         if asset in page.stylesheets:
             for font in re.findall(r"url\(\s*['\"]?([^'\")]+)", loaded.text):
                 assert production_server.get(urljoin(urljoin(path, asset), font)).status_code == 200, font
+
+
+# -- static files and the health check in production ----------------------------------------------
+def test_static_files_have_hashed_names_and_are_served_by_whitenoise_to_be_cached_for_good(production_server):
+    page = read_page(production_server.get("/").text, f"https://{HOST}/")
+    stylesheet = next(url for url in page.stylesheets if "/static/css/portal." in url)
+
+    assert re.fullmatch(r".*/static/css/portal\.[0-9a-f]{12}\.css", stylesheet), stylesheet
+    served = production_server.get(urlsplit(stylesheet).path, **{"Accept-Encoding": "gzip"})
+    assert served.status_code == 200
+    assert "immutable" in served.headers["Cache-Control"]
+    assert served.headers["Content-Encoding"] == "gzip"
+    assert production_server.get("/static/css/no-such-file.css").status_code == 404
+
+
+def test_the_health_check_answers_over_plain_http_where_every_page_redirects(
+    transactional_db, redis_url, canvas_settings, static_root, tmp_path
+):
+    """A load balancer's probe inside the network speaks plain HTTP: /healthz must not send it to HTTPS."""
+    env = {
+        "CACHE_URL": "locmemcache://",
+        "STATIC_ROOT": str(static_root),
+        "CELERY_BROKER_URL": redis_url,
+        "CANVAS_BASE_URL": canvas_settings.base_url,
+        "CANVAS_ADMIN_TOKEN": canvas_settings.admin_token,
+    }
+    with production.production_server(tmp_path / "runserver.log", **env) as server:
+        health = server.get("/healthz", **{"X-Forwarded-Proto": "http"})
+        page = server.get("/accounts/login/", **{"X-Forwarded-Proto": "http"})
+        elsewhere = server.get("/healthz", Host="portal.attacker.example")
+
+    assert health.status_code == 200, health.text[:2000]
+    assert health.json()["status"] == "ok"
+    assert page.status_code == 301
+    # The probe must name a host in ALLOWED_HOSTS, as README says.
+    assert elsewhere.status_code == 400

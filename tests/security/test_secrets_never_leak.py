@@ -439,7 +439,7 @@ def test_no_secret_reaches_a_log_an_audit_event_or_an_email(portal, worker, secr
 # -- the server's own request log -----------------------------------------------------------------
 def test_a_code_in_the_add_child_link_never_reaches_the_servers_request_log(production_server):
     """The QR code's link carries the code in its query, and sign-in and sign-up carry it on in ``next``;
-    the request log of a server run by Django (runserver, as in the demo and docker compose) hides it."""
+    the request log of a server run by Django (runserver, as in the demo and docker-compose.demo.yml) hides it."""
     code = "Qr7xYz"
     first = production_server.get(f"/family/add/?code={code}")
     sign_in = first.headers["Location"]
