@@ -16,6 +16,8 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy
 
+from portal.palette import accent_palette
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -176,7 +178,7 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = gettext_lazy("Family Portal: ")
 # ACCOUNT_RATE_LIMITS is left at allauth's defaults (codes, logins, signups, password resets).
 LOGIN_REDIRECT_URL = "home"
 # The header shows "My children" or "My codes" by role.
-TEMPLATES[0]["OPTIONS"]["context_processors"].append("linking.context_processors.roles")
+TEMPLATES[0]["OPTIONS"]["context_processors"] += ["linking.context_processors.roles", "portal.school.school"]
 
 # Argon2id at OWASP's parameters (portal/hashers.py); passwords hashed before it (PBKDF2) still verify and
 # are rehashed with Argon2id at the parent's next sign-in.
@@ -210,6 +212,26 @@ USE_TZ = True
 LANGUAGES = [("en", "English"), ("es", "Español")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 # End of Languages.
+
+# The school (portal/school.py): its name and logo in every page's header, its colour for links and buttons.
+SCHOOL_NAME = env.str("SCHOOL_NAME", default="").strip()
+SCHOOL_LOGO = env.str("SCHOOL_LOGO", default="").strip()
+if SCHOOL_LOGO:
+    from portal.school import LOGO_MAX_BYTES, LOGO_TYPES
+
+    SCHOOL_LOGO = Path(SCHOOL_LOGO)
+    if not SCHOOL_LOGO.is_absolute() or not SCHOOL_LOGO.is_file():
+        raise ImproperlyConfigured(f"SCHOOL_LOGO must be the absolute path of an image file, not {str(SCHOOL_LOGO)!r}.")
+    if SCHOOL_LOGO.suffix.lower() not in LOGO_TYPES:
+        kinds = ", ".join(sorted(LOGO_TYPES))
+        raise ImproperlyConfigured(f"SCHOOL_LOGO must be a file ending {kinds}, not {SCHOOL_LOGO.name!r}.")
+    if SCHOOL_LOGO.stat().st_size > LOGO_MAX_BYTES:
+        raise ImproperlyConfigured("SCHOOL_LOGO is larger than 1 MiB; a header logo needs a few kilobytes.")
+SCHOOL_COLOR = env.str("SCHOOL_COLOR", default="#0b5cad")
+try:
+    SCHOOL_PALETTE = accent_palette(SCHOOL_COLOR)
+except ValueError as error:
+    raise ImproperlyConfigured(f"SCHOOL_COLOR: {error}") from None
 
 # Static files: the web serves them itself (WhiteNoise), so a deploy needs no file server or shared folder.
 

@@ -48,8 +48,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-default-apps",
     "--disable-extensions",
-    # No host name resolves but localhost's: loopback addresses need no resolving.
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost",
+    # No host name resolves but localhost's. MAP * catches address literals as well, so the loopback
+    # ones (the simulator's 127.0.0.1) are excluded by name too.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1, EXCLUDE [::1]",
 ]
 # Long enough for a page that waits on the worker (a code from Canvas, a link) on a busy 2-core machine.
 TIMEOUT_MS = 20_000
@@ -81,8 +82,13 @@ class Person:
 
 
 @pytest.fixture
-def person(chromium, portal) -> Iterator[Callable[..., Person]]:  # noqa: F811 - the fixture imported above
+def person(chromium, portal, settings) -> Iterator[Callable[..., Person]]:  # noqa: F811 - the fixture imported above
     """Makes a person with a browser of their own; on teardown, fails on console errors or off-loopback requests."""
+    # The policy's form-action lets "Sign in with Canvas" go on to Canvas, whose address settings.py
+    # reads at start-up; here Canvas is the session's simulator, whose address only the fixtures know.
+    policy = settings.CONTENT_SECURITY_POLICY
+    directives = {**policy["DIRECTIVES"], "form-action": ["'self'", portal.sim.base_url]}
+    settings.CONTENT_SECURITY_POLICY = {**policy, "DIRECTIVES": directives}
     people: list[Person] = []
 
     def make(*, phone: bool = False, language: str = "en") -> Person:

@@ -264,6 +264,9 @@ TARGETS: dict[str, list[Target]] = {
     "home": [Target("anonymous")],
     # The health check reads no field; whatever a query string holds, it answers its JSON.
     "healthz": [Target("anonymous")],
+    # The school's stylesheet and logo read only ?v=, a digest: any other value gets the file, kept a while.
+    "school_theme": [Target("anonymous", fields=("v",))],
+    "school_logo": [Target("anonymous", fields=("v",))],
     # The header's language switch (linking/views.py): a language it does not speak, or a next that is not
     # the portal's, is ignored the way Django's set_language ignores it (back to the page, nothing saved).
     "language_set": [

@@ -276,6 +276,9 @@ RULES: dict[str, Rule] = {
     "home": Rule("GET", EVERYONE),
     # The health check (portal/health.py): for load balancers, with no session; the same answer for all.
     "healthz": Rule("GET", EVERYONE),
+    # The school's colour and logo (portal/school.py), on every page, signed in or not.
+    "school_theme": Rule("GET", EVERYONE),
+    "school_logo": Rule("GET", EVERYONE),
     # The language switch in every page's header: anyone may choose, and a signed-in user's choice is saved.
     "language_set": Rule("POST", EVERYONE, data=lambda w: {"language": "es"}),
     # allauth (accounts/): sign-in, sign-up, email, password; a signed-in visitor to the sign-in and
