@@ -9,6 +9,8 @@ from django.urls import reverse
 from portal import school
 from portal.palette import MINIMUM_CONTRAST, WHITE, accent_palette, contrast, parse_hex
 from tests.portal.test_settings import load_settings
+from tests.staff.conftest import fast_accounts, staff, student  # noqa: F401
+from tests.staff.test_letters import ready_code
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -166,3 +168,15 @@ def test_the_theme_and_logo_answer_get_and_head_only(db):
     for name in ("school_theme", "school_logo"):
         assert Client().post(reverse(name)).status_code == 405
         assert Client().head(reverse(name)).status_code == 200
+
+
+def test_printed_letters_and_cards_carry_the_schools_name_and_logo(a_school, staff, student):
+    ready_code(student.student, staff.user, code="Zq7pR2")
+    letter = staff.client.get(reverse("staff_letters_student", args=[student.student.pk]) + "?lang=es")
+    card = student.client.get(reverse("pairing_code_card", args=[student.own["pairing_code"].pk]))
+
+    logo = f'<img src="{school.school_now().logo_url}" alt=""'
+    assert (
+        f'{logo} width="40" height="40"> <span>Lincoln Unified · Portal para Familias</span>' in letter.content.decode()
+    )
+    assert f'{logo} width="40" height="40"> <span>Lincoln Unified · Family Portal</span>' in card.content.decode()
