@@ -49,7 +49,8 @@ def test_it_renders_allauth_pages_in_the_portal_layout(client):
         response = client.get(url)
 
         assert response.status_code == 200, url
-        assert b'<a class="brand" href="/">Family Portal</a>' in response.content, url
+        assert b'<a class="brand" href="/"><img class="brand-logo" src="/school/logo?v=' in response.content, url
+        assert b'">Family Portal</a>' in response.content, url
         assert b'name="viewport"' in response.content, url
         assert b'class="button' in response.content, url
 
