@@ -177,6 +177,10 @@ ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = gettext_lazy("Family Portal: ")
 # ACCOUNT_RATE_LIMITS is left at allauth's defaults (codes, logins, signups, password resets).
 LOGIN_REDIRECT_URL = "home"
+# Each person lands on their own page after signing in (a parent on their children), and messages name them
+# by name, not by the made-up username (linking/accounts.py).
+ACCOUNT_ADAPTER = "linking.accounts.AccountAdapter"
+ACCOUNT_USER_DISPLAY = "linking.accounts.user_display"
 # The header shows "My children" or "My codes" by role.
 TEMPLATES[0]["OPTIONS"]["context_processors"] += ["linking.context_processors.roles", "portal.school.school"]
 

@@ -7,7 +7,7 @@ def test_it_signs_in_a_parent_with_email_and_password(client, parent):
     response = client.post("/accounts/login/", {"login": "maria@example.com", "password": PASSWORD})
 
     assert response.status_code == 302
-    assert response["Location"] == "/"
+    assert response["Location"] == "/family/"
     assert signed_in_user_id(client) == str(parent.user_id)
 
 

@@ -31,6 +31,7 @@ def test_it_registers_a_parent_who_confirms_the_emailed_code_and_is_signed_in(cl
     response = client.post("/accounts/confirm-email/", {"code": code})
 
     assert response.status_code == 302
+    assert response["Location"] == "/family/"  # straight to their children, to add the first
     parent = Parent.objects.get(user__email="maria@example.com")
     assert parent.name == "Maria Garcia"
     assert signed_in_user_id(client) == str(parent.user_id)

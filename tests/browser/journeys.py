@@ -104,7 +104,8 @@ def registers_as_a_parent(page: Page, *, name: str, email: str, words: dict = EN
     look(page)
     page.locator("input[name=code]").fill(verification_code_sent_to(email, language=words["language"]))
     page.get_by_role("button", name=words["confirm"]).click()
-    expect(page).not_to_have_url(path_is("/accounts/confirm-email/"))
+    # Confirmed, and signed in: straight to their children, to add the first (linking/accounts.py).
+    expect(page).to_have_url(path_is("/family/"))
     look(page)
 
 

@@ -32,7 +32,6 @@ def test_a_parent_registers_enters_a_code_and_sees_the_link_arrive_by_itself(per
     page.get_by_role("main").get_by_role("link", name="Create a parent account").click()
     registers_as_a_parent(page, name="Maria Garcia", email=email)
     expect(page.get_by_role("status")).to_contain_text(f"You have confirmed {email}.")
-    page.get_by_role("link", name="Go to my children").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("My children")
     page.get_by_role("link", name="Add a child").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Add a child")
