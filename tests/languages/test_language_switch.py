@@ -142,3 +142,14 @@ def test_a_parent_who_signs_up_in_spanish_reads_spanish_once_signed_in(client):
     assert response.status_code == 302
     assert client.session.get("_auth_user_id")
     assert page_language(client, reverse("parent_home")) == "es"
+
+
+def test_the_switch_comes_back_with_the_query_on_a_page_and_without_it_on_an_error_page(anonymous):
+    # A QR code's "Add a child" link carries the code: switching language must keep it.
+    page = anonymous.client.get("/accounts/login/?next=/family/add/%3Fcode%3DZq7pR2").content.decode()
+    assert 'name="next" value="/accounts/login/?next=/family/add/%3Fcode%3DZq7pR2"' in page
+
+    # An error page echoes nothing an address carried.
+    missing = anonymous.client.get("/no-such-page/?token=s3cr3t").content.decode()
+    assert 'name="next" value="/no-such-page/"' in missing
+    assert "s3cr3t" not in missing
