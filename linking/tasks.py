@@ -131,7 +131,7 @@ def claim_link_request(link_request_id: str, *, task_id: str) -> LinkRequest | N
         )
     if not won:
         return None
-    return LinkRequest.objects.select_related("parent__user").get(pk=link_request_id)
+    return LinkRequest.objects.select_related("parent__user__language_preference").get(pk=link_request_id)
 
 
 def release_link_request(link_request_id: str) -> None:

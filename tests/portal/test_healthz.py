@@ -12,12 +12,22 @@ import time
 from unittest import mock
 
 import pytest
+from django.core.cache import cache
 from django.db import OperationalError, connections
 
 from canvas_sim.testing import free_port
 from portal.celery import app
+from portal.health import CANVAS_CHECK_KEY
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def canvas_checked_afresh():
+    # The Canvas check's outcome is kept a while in the cache (portal/health.py): each test asks anew.
+    cache.delete(CANVAS_CHECK_KEY)
+    yield
+    cache.delete(CANVAS_CHECK_KEY)
 
 
 @pytest.fixture
@@ -180,3 +190,24 @@ def test_a_database_outage_outranks_canvas_being_down_too(client, everything_up,
 
     assert response.status_code == 503
     assert response.json()["status"] == "down"
+
+
+def canvas_calls_by_the_admin_token(sim) -> int:
+    return sum(row["count"] for row in sim.stats()["requests"] if row["caller"] == "admin")
+
+
+def test_probes_within_half_a_minute_share_one_canvas_call(client, everything_up):
+    everything_up.stats_reset()
+
+    first, second = client.get("/healthz").json(), client.get("/healthz").json()
+
+    assert canvas_calls_by_the_admin_token(everything_up) == 1
+    assert first["checks"]["canvas"]["ok"] is True and "cached" not in first["checks"]["canvas"]
+    assert second["checks"]["canvas"] == {**first["checks"]["canvas"], "cached": True}
+    # The database and the broker are asked every time.
+    assert "cached" not in second["checks"]["database"] and "cached" not in second["checks"]["broker"]
+
+    cache.delete(CANVAS_CHECK_KEY)  # as when the half minute is over
+    third = client.get("/healthz").json()
+    assert "cached" not in third["checks"]["canvas"]
+    assert canvas_calls_by_the_admin_token(everything_up) == 2
